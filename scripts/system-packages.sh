@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The single list of system packages audiotap needs. Used by .ci/run, the README's
+# quick start and the Dockerfile, so the three can never disagree.
+#
+#   scripts/system-packages.sh build    # print the build-time packages
+#   scripts/system-packages.sh runtime  # print the run-time packages
+#   scripts/system-packages.sh test     # print the extra packages the tests/benches use
+#   scripts/system-packages.sh rustup   # print what installing Rust with rustup needs
+#   scripts/system-packages.sh install [build|runtime|test ...]  # apt-get install them
+set -euo pipefail
+
+# FFmpeg development libraries (ffmpeg-next links them) and clang for bindgen.
+BUILD=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev
+       libswresample-dev libavfilter-dev ca-certificates)
+# What the release binary loads at run time (Debian 12 sonames).
+RUNTIME=(libavcodec59 libavformat59 libavutil57 libswresample4 libavfilter8 ca-certificates)
+# The ffmpeg CLI makes fixtures and reference decodes; hyperfine and GNU time run benches.
+TEST=(ffmpeg hyperfine time)
+# Only on a machine without Rust: scripts/ensure-rust.sh fetches rustup with curl.
+RUSTUP=(curl ca-certificates)
+
+list() {
+  case "$1" in
+    build) printf '%s\n' "${BUILD[@]}" ;;
+    runtime) printf '%s\n' "${RUNTIME[@]}" ;;
+    test) printf '%s\n' "${TEST[@]}" ;;
+    rustup) printf '%s\n' "${RUSTUP[@]}" ;;
+    *) echo "unknown set: $1 (build, runtime, test, rustup)" >&2; exit 2 ;;
+  esac
+}
+
+if [[ "${1:-}" == "install" ]]; then
+  shift
+  sets=("$@"); [[ ${#sets[@]} -eq 0 ]] && sets=(build test)
+  pkgs=(); for s in "${sets[@]}"; do mapfile -t -O "${#pkgs[@]}" pkgs < <(list "$s"); done
+  missing=()
+  for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  exit 0
+fi
+list "${1:-build}"

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The test command (README "Quick start", and what CI runs through .ci/run):
+#   1. system packages (build + test sets; skips apt when all are installed)
+#   2. Rust toolchain with rustfmt and clippy
+#   3. fixtures (generated only when fixtures/media/manifest.json is missing)
+#   4. cargo fmt --check
+#   5. cargo clippy --all-targets -- -D warnings
+#   6. cargo test --all-targets
+# With CI=true, cargo also runs with --locked (Cargo.lock must be committed and current).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+STEP=""
+STEP_START=$SECONDS
+section() {
+  if [[ -n "$STEP" ]]; then
+    printf '    (%s: %ds)\n' "$STEP" $((SECONDS - STEP_START))
+  fi
+  STEP="$1"
+  STEP_START=$SECONDS
+  printf '\n==> %s\n' "$STEP"
+}
+on_exit() {
+  local rc=$?
+  if [[ $rc -ne 0 ]]; then
+    printf '\n!!! scripts/test.sh FAILED at step: %s (exit %d, after %ds)\n' "$STEP" "$rc" "$SECONDS" >&2
+  fi
+}
+trap on_exit EXIT
+
+LOCKED=()
+if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
+  LOCKED=(--locked)
+fi
+
+section "system packages (scripts/system-packages.sh install build test)"
+scripts/system-packages.sh install build test
+
+section "Rust toolchain"
+# shellcheck source=scripts/ensure-rust.sh
+source scripts/ensure-rust.sh
+ensure_rust_components rustfmt clippy
+rustc --version
+cargo --version
+
+section "fixtures"
+if [[ -f fixtures/media/manifest.json ]]; then
+  echo "fixtures/media/manifest.json present: not regenerating (run fixtures/generate.sh to rebuild)"
+elif [[ -x fixtures/generate.sh || -f fixtures/generate.sh ]]; then
+  bash fixtures/generate.sh
+else
+  echo "warning: fixtures/generate.sh not found; tests that need media fixtures will fail" >&2
+fi
+
+section "cargo fmt --check"
+cargo fmt --all --check
+
+section "cargo clippy --all-targets -- -D warnings"
+cargo clippy "${LOCKED[@]}" --all-targets -- -D warnings
+
+section "cargo test --all-targets"
+cargo test "${LOCKED[@]}" --all-targets
+
+section "done"
+printf 'scripts/test.sh: all steps passed in %ds\n' "$SECONDS"

@@ -1,0 +1,71 @@
+//! `audiotap extract`.
+
+use std::path::Path;
+
+use super::output::Target;
+use super::{ExtractArgs, exit_code, report_error};
+use crate::error::{Error, Result};
+use crate::media::{self, Control, Format, Limits, OutputSpec, Report, source};
+
+/// The output format: `--format`, else OUTPUT's extension, else WAV for stdout.
+pub(crate) fn output_format(flag: Option<Format>, output: &str) -> Result<Format> {
+    if let Some(f) = flag {
+        return Ok(f);
+    }
+    if output == "-" {
+        return Ok(Format::Wav);
+    }
+    Format::from_path(Path::new(output)).ok_or_else(|| {
+        Error::InvalidOptions(format!(
+            "cannot tell the format from {output:?}: name it .wav or .m4a, or pass --format"
+        ))
+    })
+}
+
+pub(crate) fn extract_one(
+    input: &str,
+    output: &str,
+    spec: &OutputSpec,
+    limits: &Limits,
+    control: Control<'_>,
+) -> Result<Report> {
+    spec.validate()?;
+    let local = source::resolve(input, limits)?;
+    let target = Target::new(output)?;
+    let mut report = media::extract(local.path(), spec, target.work_path(), limits, control)?;
+    target.publish()?;
+    report.input = Some(local.display.clone());
+    report.output = Some(output.to_string());
+    Ok(report)
+}
+
+pub(super) fn run(args: &ExtractArgs, limits: &Limits) -> i32 {
+    let result = (|| {
+        if args.json && args.output == "-" {
+            return Err(Error::InvalidOptions(
+                "--json prints on stdout, which -o - already uses".into(),
+            ));
+        }
+        let format = output_format(args.opts.format, &args.output)?;
+        let spec = args.opts.spec(format);
+        extract_one(&args.input, &args.output, &spec, limits, Control::default())
+    })();
+    match result {
+        Ok(report) => {
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        report_error(&Error::Internal(e.to_string()));
+                        return 1;
+                    }
+                }
+            }
+            0
+        }
+        Err(e) => {
+            report_error(&e);
+            exit_code(&e)
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The command-line front end: flags parsed once into the engine's types, one line on
+//! stderr per failure, meaningful exit codes (0 ok, 1 failed, 2 bad usage).
+
+mod batch;
+mod extract;
+mod output;
+mod probe;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::Error;
+use crate::media::{Codec, Engine, Format, Limits, OutputSpec, SampleFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "audiotap",
+    version,
+    about = "Extract the audio track from video: fast, sample-exact, safe on hostile input"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Extract one audio track to WAV or M4A.
+    Extract(ExtractArgs),
+    /// Show the container, duration and tracks of a media file.
+    Probe(ProbeArgs),
+    /// Extract many files in parallel into a folder.
+    Batch(BatchArgs),
+    /// Run the HTTP service.
+    Serve(ServeArgs),
+}
+
+/// Output options shared by `extract` and `batch`.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Output format (default: from OUTPUT's extension, else wav).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Output sample rate in Hz (default: the source's).
+    #[arg(long, value_name = "HZ")]
+    pub sample_rate: Option<u32>,
+    /// Bits per sample: 8, 16, 24, 32 (integer) or 32f (float). With M4A: ALAC.
+    #[arg(long, value_name = "BITS", value_parser = parse_bit_depth)]
+    pub bit_depth: Option<(u16, SampleFormat)>,
+    /// Output channels (default: the source's; 1 = mono downmix, 2 = stereo downmix).
+    #[arg(long, value_name = "N")]
+    pub channels: Option<u16>,
+    /// The N-th audio track (0-based).
+    #[arg(long, value_name = "N")]
+    pub track: Option<usize>,
+    /// The first audio track in this language (as the container tags it, e.g. eng).
+    #[arg(long, value_name = "CODE")]
+    pub language: Option<String>,
+    /// Seconds to skip from the start of the audio track.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub start: Option<f64>,
+    /// Seconds to keep.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub duration: Option<f64>,
+    /// Output codec: auto copies AAC into M4A when nothing forces a re-encode.
+    #[arg(long, value_enum, default_value_t = Codec::Auto)]
+    pub codec: Codec,
+    /// AAC bit rate in bits per second (default 128000).
+    #[arg(long, value_name = "BPS")]
+    pub bitrate: Option<u32>,
+    /// Decoder back end.
+    #[arg(long, value_enum, default_value_t = Engine::Auto)]
+    pub engine: Engine,
+}
+
+fn parse_bit_depth(s: &str) -> Result<(u16, SampleFormat), String> {
+    match s {
+        "8" => Ok((8, SampleFormat::Int)),
+        "16" => Ok((16, SampleFormat::Int)),
+        "24" => Ok((24, SampleFormat::Int)),
+        "32" => Ok((32, SampleFormat::Int)),
+        "32f" | "f32" | "float" => Ok((32, SampleFormat::Float)),
+        other => Err(format!("{other:?} is not one of 8, 16, 24, 32, 32f")),
+    }
+}
+
+impl OutputArgs {
+    /// The engine spec for these flags, the format already decided.
+    pub fn spec(&self, format: Format) -> OutputSpec {
+        OutputSpec {
+            format,
+            sample_rate: self.sample_rate,
+            bit_depth: self.bit_depth.map(|(b, _)| b),
+            sample_format: self.bit_depth.map(|(_, f)| f),
+            channels: self.channels,
+            track: self.track,
+            language: self.language.clone(),
+            start: self.start,
+            duration: self.duration,
+            codec: self.codec,
+            bitrate: self.bitrate,
+            engine: self.engine,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// Input: a path, - for stdin, or an http(s) URL.
+    pub input: String,
+    /// Output: a path, or - for stdout.
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: String,
+    #[command(flatten)]
+    pub opts: OutputArgs,
+    /// Print a JSON report of what was written on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Replace OUTPUT if it exists (default: replace).
+    #[arg(long, hide = true)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Input: a path, - for stdin, or an http(s) URL.
+    pub input: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Decoder back end used to read the container.
+    #[arg(long, value_enum, default_value_t = Engine::Auto)]
+    pub engine: Engine,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Input files, directories (their media files) or glob patterns.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// Folder for the outputs, written as <input stem>.<ext>.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub opts: OutputArgs,
+    /// Files extracted at once (default: number of cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Leave inputs whose output already exists alone.
+    #[arg(long)]
+    pub skip_existing: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Print a failure as the one line the contract promises.
+pub fn report_error(e: &Error) {
+    eprintln!(
+        "audiotap: error[{}]: {}",
+        e.code(),
+        one_line(&e.to_string())
+    );
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Exit status for an engine error: 2 for bad options, 1 otherwise.
+pub fn exit_code(e: &Error) -> i32 {
+    if matches!(e, Error::InvalidOptions(_)) {
+        2
+    } else {
+        1
+    }
+}
+
+/// Parse the command line and run it; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            if matches!(
+                e.kind(),
+                K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                };
+            }
+            let msg = e.render().to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!(
+                "audiotap: error[invalid_options]: {} (see audiotap --help)",
+                one_line(first)
+            );
+            return 2;
+        }
+    };
+    let limits = Limits::default();
+    match cli.command {
+        Command::Extract(args) => extract::run(&args, &limits),
+        Command::Probe(args) => probe::run(&args, &limits),
+        Command::Batch(args) => batch::run(&args, &limits),
+        Command::Serve(_) => {
+            report_error(&Error::InvalidOptions(
+                "serve is not available in this build yet".into(),
+            ));
+            2
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Reads the edit lists (`moov/trak/edts/elst`) of an ISO-BMFF file. Symphonia 0.6 parses but
+//! does not apply them, so the Symphonia adapter uses these to drop encoder priming, to cut
+//! the track to its presented length and to report an audio track's start offset, the way
+//! FFmpeg's demuxer does.
+//!
+//! Only the box headers on the way to `moov` are read; `mdat` is skipped by seeking. Every
+//! size is checked against what is left of its parent, so hostile files fail cleanly.
+
+use std::io::{Read, Seek, SeekFrom};
+
+/// The `moov` box is read whole; a larger one is not a file we trust.
+const MAX_MOOV_BYTES: u64 = 64 << 20;
+const MAX_TOP_LEVEL_BOXES: usize = 4096;
+
+/// The presentation of one track as its edit list states it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct TrackEdit {
+    /// Empty edits before the media starts, in seconds (an audio track that starts late).
+    pub(crate) offset_secs: f64,
+    /// First presented media time, in `media_timescale` units (encoder priming to drop).
+    pub(crate) media_time: i64,
+    pub(crate) media_timescale: u32,
+    /// Presented duration of the media edit in seconds, when stated (non-zero).
+    pub(crate) duration_secs: Option<f64>,
+}
+
+/// The edits of every `trak`, in file order (Symphonia's track order). `None` for a track
+/// without an edit list or with one this reader does not model (several media edits, rate
+/// changes): the caller then presents the media untouched.
+pub(crate) fn read_track_edits<R: Read + Seek>(r: &mut R) -> Option<Vec<Option<TrackEdit>>> {
+    let len = r.seek(SeekFrom::End(0)).ok()?;
+    let mut pos = 0u64;
+    for _ in 0..MAX_TOP_LEVEL_BOXES {
+        if pos + 8 > len {
+            return None;
+        }
+        r.seek(SeekFrom::Start(pos)).ok()?;
+        let mut hdr = [0u8; 16];
+        r.read_exact(&mut hdr[..8]).ok()?;
+        let mut size = u64::from(u32::from_be_bytes(hdr[0..4].try_into().ok()?));
+        let kind: [u8; 4] = [hdr[4], hdr[5], hdr[6], hdr[7]];
+        let mut header_len = 8u64;
+        if size == 1 {
+            r.read_exact(&mut hdr[8..16]).ok()?;
+            size = u64::from_be_bytes(hdr[8..16].try_into().ok()?);
+            header_len = 16;
+        } else if size == 0 {
+            size = len - pos;
+        }
+        if size < header_len || pos.checked_add(size)? > len {
+            return None;
+        }
+        if &kind == b"moov" {
+            let body = size - header_len;
+            if body > MAX_MOOV_BYTES {
+                return None;
+            }
+            let mut buf = vec![0u8; usize::try_from(body).ok()?];
+            r.read_exact(&mut buf).ok()?;
+            return Some(parse_moov(&buf));
+        }
+        pos += size;
+    }
+    None
+}
+
+/// Iterates the child boxes of a box body: (type, body).
+fn boxes(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
+    std::iter::from_fn(move || {
+        if data.len() < 8 {
+            return None;
+        }
+        let size32 = u32::from_be_bytes(data[0..4].try_into().ok()?);
+        let kind: [u8; 4] = data[4..8].try_into().ok()?;
+        let (size, hdr) = match size32 {
+            0 => (data.len(), 8),
+            1 => {
+                let s = u64::from_be_bytes(data.get(8..16)?.try_into().ok()?);
+                (usize::try_from(s).ok()?, 16)
+            }
+            s => (s as usize, 8),
+        };
+        if size < hdr || size > data.len() {
+            return None;
+        }
+        let body = &data[hdr..size];
+        data = &data[size..];
+        Some((kind, body))
+    })
+}
+
+fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+    boxes(data).find(|(k, _)| k == kind).map(|(_, b)| b)
+}
+
+fn be_u32(d: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(d.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn be_u64(d: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(d.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// Timescale of an `mvhd` or `mdhd` body (full box: version decides the field widths).
+fn header_timescale(body: &[u8]) -> Option<u32> {
+    match body.first()? {
+        0 => be_u32(body, 12),
+        1 => be_u32(body, 20),
+        _ => None,
+    }
+}
+
+fn parse_moov(moov: &[u8]) -> Vec<Option<TrackEdit>> {
+    let movie_ts = child(moov, b"mvhd")
+        .and_then(header_timescale)
+        .filter(|&t| t > 0);
+    boxes(moov)
+        .filter(|(k, _)| k == b"trak")
+        .map(|(_, trak)| parse_trak(trak, movie_ts?))
+        .collect()
+}
+
+fn parse_trak(trak: &[u8], movie_ts: u32) -> Option<TrackEdit> {
+    let mdia = child(trak, b"mdia")?;
+    let media_ts = child(mdia, b"mdhd")
+        .and_then(header_timescale)
+        .filter(|&t| t > 0)?;
+    let elst = child(child(trak, b"edts")?, b"elst")?;
+    let version = *elst.first()?;
+    let count = be_u32(elst, 4)? as usize;
+    let entry_len = if version == 1 { 20 } else { 12 };
+    let mut edit = TrackEdit {
+        media_timescale: media_ts,
+        ..TrackEdit::default()
+    };
+    let mut media_edits = 0;
+    for i in 0..count.min(64) {
+        let at = 8 + i * entry_len;
+        let (seg, media_time, rate) = if version == 1 {
+            (
+                be_u64(elst, at)?,
+                be_u64(elst, at + 8)? as i64,
+                be_u32(elst, at + 16)?,
+            )
+        } else {
+            (
+                u64::from(be_u32(elst, at)?),
+                i64::from(be_u32(elst, at + 4)? as i32),
+                be_u32(elst, at + 8)?,
+            )
+        };
+        if media_time == -1 {
+            if media_edits > 0 {
+                return None;
+            }
+            edit.offset_secs += seg as f64 / f64::from(movie_ts);
+            continue;
+        }
+        // Only a plain 1x media edit is modelled.
+        if rate != 0x0001_0000 || media_time < 0 {
+            return None;
+        }
+        media_edits += 1;
+        if media_edits > 1 {
+            // Several media edits: a spliced presentation we do not reproduce.
+            return None;
+        }
+        edit.media_time = media_time;
+        edit.duration_secs = (seg > 0).then(|| seg as f64 / f64::from(movie_ts));
+    }
+    Some(edit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn hd(timescale: u32) -> Vec<u8> {
+        let mut b = vec![0u8; 12];
+        b.extend_from_slice(&timescale.to_be_bytes());
+        b.extend_from_slice(&[0u8; 8]);
+        b
+    }
+
+    fn elst(entries: &[(u32, i32)]) -> Vec<u8> {
+        let mut b = vec![0u8; 4];
+        b.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        for (seg, mt) in entries {
+            b.extend_from_slice(&seg.to_be_bytes());
+            b.extend_from_slice(&mt.to_be_bytes());
+            b.extend_from_slice(&0x0001_0000u32.to_be_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn reads_priming_offset_and_duration() {
+        let trak = [
+            bx(b"edts", &bx(b"elst", &elst(&[(500, -1), (2000, 1024)]))),
+            bx(b"mdia", &bx(b"mdhd", &hd(48000))),
+        ]
+        .concat();
+        let moov = [bx(b"mvhd", &hd(1000)), bx(b"trak", &trak)].concat();
+        let file = [
+            bx(b"ftyp", b"isom"),
+            bx(b"mdat", &[0u8; 100]),
+            bx(b"moov", &moov),
+        ]
+        .concat();
+        let edits = read_track_edits(&mut std::io::Cursor::new(file)).unwrap();
+        let e = edits[0].unwrap();
+        assert_eq!(e.media_time, 1024);
+        assert_eq!(e.media_timescale, 48000);
+        assert!((e.offset_secs - 0.5).abs() < 1e-9);
+        assert_eq!(e.duration_secs, Some(2.0));
+    }
+
+    #[test]
+    fn hostile_sizes_are_refused() {
+        let file = [&[0xff, 0xff, 0xff, 0xf0][..], b"moov", &[0u8; 32]].concat();
+        assert!(read_track_edits(&mut std::io::Cursor::new(file)).is_none());
+        let moov = bx(b"trak", &[0, 0, 0, 200, b'm', b'd', b'i', b'a']);
+        let file = bx(b"moov", &moov);
+        let edits = read_track_edits(&mut std::io::Cursor::new(file)).unwrap();
+        assert_eq!(edits, vec![None]);
+    }
+}

@@ -1,0 +1,513 @@
+//! The Symphonia (pure Rust) back end: first choice for untrusted bytes. Symphonia types
+//! stay inside this module.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use symphonia::core::codecs::CodecParameters;
+use symphonia::core::codecs::audio::well_known as ac;
+use symphonia::core::codecs::audio::{
+    AudioCodecId, AudioCodecParameters, AudioDecoder, AudioDecoderOptions,
+};
+use symphonia::core::codecs::video::well_known as vc;
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, Track};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+use super::{Decoder, EditCutter, mp4edit, secs_to_frames};
+use crate::error::{Error, Result};
+use crate::media::limits::Limits;
+use crate::media::probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, aac_profile};
+
+fn open_reader(path: &Path) -> Result<Box<dyn FormatReader + 'static>> {
+    let file =
+        File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| map_err(e, "cannot read the container"))
+}
+
+fn map_err(e: SymError, what: &str) -> Error {
+    match e {
+        SymError::Unsupported(s) => Error::UnsupportedFormat(format!("{what}: {s}")),
+        SymError::LimitError(s) => Error::LimitExceeded(format!("{what}: {s}")),
+        SymError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::media(format!("{what}: unexpected end of file"))
+        }
+        other => Error::media(format!("{what}: {other}")),
+    }
+}
+
+fn container_name(short: &str) -> String {
+    match short {
+        "isomp4" => "mp4",
+        "matroska" | "mkv" | "webm" => "matroska",
+        "wave" | "wav" | "riff" => "wav",
+        "aiff" => "aiff",
+        "mp1" | "mp2" | "mp3" | "mpa" => "mp3",
+        "aac" | "adts" => "adts",
+        other => other,
+    }
+    .to_string()
+}
+
+pub(crate) fn audio_codec_name(id: AudioCodecId, bits: Option<u32>) -> String {
+    let name = match id {
+        ac::CODEC_ID_AAC => "aac",
+        ac::CODEC_ID_MP1 => "mp1",
+        ac::CODEC_ID_MP2 => "mp2",
+        ac::CODEC_ID_MP3 => "mp3",
+        ac::CODEC_ID_OPUS => "opus",
+        ac::CODEC_ID_VORBIS => "vorbis",
+        ac::CODEC_ID_FLAC => "flac",
+        ac::CODEC_ID_ALAC => "alac",
+        ac::CODEC_ID_AC3 => "ac3",
+        ac::CODEC_ID_EAC3 => "eac3",
+        ac::CODEC_ID_DCA => "dts",
+        ac::CODEC_ID_WAVPACK => "wavpack",
+        ac::CODEC_ID_PCM_ALAW => "pcm_alaw",
+        ac::CODEC_ID_PCM_MULAW => "pcm_mulaw",
+        ac::CODEC_ID_PCM_U8 | ac::CODEC_ID_PCM_U8_PLANAR => "pcm_u8",
+        ac::CODEC_ID_PCM_S8 | ac::CODEC_ID_PCM_S8_PLANAR => "pcm_s8",
+        ac::CODEC_ID_PCM_S16LE | ac::CODEC_ID_PCM_S16LE_PLANAR => "pcm_s16le",
+        ac::CODEC_ID_PCM_S16BE | ac::CODEC_ID_PCM_S16BE_PLANAR => "pcm_s16be",
+        ac::CODEC_ID_PCM_S24LE | ac::CODEC_ID_PCM_S24LE_PLANAR => "pcm_s24le",
+        ac::CODEC_ID_PCM_S24BE | ac::CODEC_ID_PCM_S24BE_PLANAR => "pcm_s24be",
+        ac::CODEC_ID_PCM_S32LE | ac::CODEC_ID_PCM_S32LE_PLANAR => "pcm_s32le",
+        ac::CODEC_ID_PCM_S32BE | ac::CODEC_ID_PCM_S32BE_PLANAR => "pcm_s32be",
+        ac::CODEC_ID_PCM_F32LE | ac::CODEC_ID_PCM_F32LE_PLANAR => "pcm_f32le",
+        ac::CODEC_ID_PCM_F32BE | ac::CODEC_ID_PCM_F32BE_PLANAR => "pcm_f32be",
+        ac::CODEC_ID_PCM_F64LE | ac::CODEC_ID_PCM_F64LE_PLANAR => "pcm_f64le",
+        ac::CODEC_ID_PCM_F64BE | ac::CODEC_ID_PCM_F64BE_PLANAR => "pcm_f64be",
+        ac::CODEC_ID_ADPCM_IMA_WAV => "adpcm_ima_wav",
+        ac::CODEC_ID_ADPCM_MS => "adpcm_ms",
+        _ => return format!("unknown({id})"),
+    };
+    // Some demuxers (MOV `lpcm`, MKV) only say "PCM": name the width actually stored.
+    let _ = bits;
+    name.to_string()
+}
+
+fn video_codec_name(id: symphonia::core::codecs::video::VideoCodecId) -> &'static str {
+    match id {
+        vc::CODEC_ID_H264 => "h264",
+        vc::CODEC_ID_HEVC => "hevc",
+        vc::CODEC_ID_VP8 => "vp8",
+        vc::CODEC_ID_VP9 => "vp9",
+        vc::CODEC_ID_AV1 => "av1",
+        vc::CODEC_ID_MPEG4 => "mpeg4",
+        vc::CODEC_ID_MPEG2 => "mpeg2video",
+        vc::CODEC_ID_MPEG1 => "mpeg1video",
+        vc::CODEC_ID_H263 => "h263",
+        vc::CODEC_ID_THEORA => "theora",
+        vc::CODEC_ID_MJPEG => "mjpeg",
+        _ => "unknown",
+    }
+}
+
+fn layout_name(channels: u16) -> Option<String> {
+    Some(
+        match channels {
+            1 => "mono",
+            2 => "stereo",
+            3 => "3.0",
+            4 => "quad",
+            5 => "5.0",
+            6 => "5.1",
+            8 => "7.1",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+fn track_secs(track: &Track, ts: i64) -> f64 {
+    track
+        .time_base
+        .and_then(|tb| tb.calc_time(symphonia::core::units::Timestamp::new(ts)))
+        .map(|t| t.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn track_duration(track: &Track) -> Option<f64> {
+    let (tb, dur) = (track.time_base?, track.duration?);
+    tb.calc_duration(dur).map(|t| t.as_secs_f64())
+}
+
+/// Probe with Symphonia. Fails when Symphonia does not recognise the container.
+pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
+    let reader = open_reader(path)?;
+    let container = container_name(reader.format_info().short_name);
+    // Symphonia's probe scans forward for a known marker; a raw MPEG-audio or ADTS match
+    // deep inside some other container (MPEG-TS, AVI) is not that container.
+    if matches!(container.as_str(), "mp3" | "adts") && !starts_like_elementary_stream(path) {
+        return Err(Error::UnsupportedFormat(format!(
+            "{container} sync found past the start of the file"
+        )));
+    }
+    let edits = if container == "mp4" {
+        File::open(path)
+            .ok()
+            .and_then(|mut f| mp4edit::read_track_edits(&mut f))
+    } else {
+        None
+    };
+    let mut tracks = Vec::new();
+    let mut audio_index = 0;
+    for (index, t) in reader.tracks().iter().enumerate() {
+        let edit = edits.as_ref().and_then(|e| e.get(index).copied().flatten());
+        let start = match edit {
+            Some(e) => e.offset_secs,
+            None => track_secs(t, t.start_ts.get()).max(0.0),
+        };
+        let mut info = TrackInfo {
+            index,
+            kind: TrackKind::Other,
+            audio_index: None,
+            codec: "unknown".into(),
+            profile: None,
+            sample_rate: None,
+            channels: None,
+            channel_layout: None,
+            bit_depth: None,
+            language: t.language.clone().filter(|l| !l.is_empty() && l != "und"),
+            start,
+            duration: edit
+                .and_then(|e| e.duration_secs)
+                .or_else(|| track_duration(t)),
+        };
+        match &t.codec_params {
+            Some(CodecParameters::Audio(p)) => {
+                info.kind = TrackKind::Audio;
+                info.audio_index = Some(audio_index);
+                audio_index += 1;
+                info.codec = audio_codec_name(p.codec, p.bits_per_sample);
+                info.sample_rate = p.sample_rate;
+                info.channels = p.channels.as_ref().map(|c| c.count() as u16);
+                info.channel_layout = info.channels.and_then(layout_name);
+                info.bit_depth = if is_lossy(p.codec) {
+                    None
+                } else {
+                    p.bits_per_sample
+                };
+                if p.codec == ac::CODEC_ID_AAC {
+                    info.profile = p
+                        .extra_data
+                        .as_deref()
+                        .and_then(aac_profile)
+                        .map(str::to_string);
+                }
+            }
+            Some(CodecParameters::Video(p)) => {
+                info.kind = TrackKind::Video;
+                info.codec = video_codec_name(p.codec).into();
+            }
+            Some(CodecParameters::Subtitle(_)) => info.kind = TrackKind::Subtitle,
+            _ => {}
+        }
+        tracks.push(info);
+    }
+    let duration = tracks
+        .iter()
+        .filter_map(|t| t.duration.map(|d| d + t.start))
+        .fold(None, |acc: Option<f64>, d| {
+            Some(acc.map_or(d, |a| a.max(d)))
+        });
+    let audio_offset = tracks
+        .iter()
+        .find(|t| t.kind == TrackKind::Audio)
+        .map_or(0.0, |t| t.start);
+    Ok(ProbeInfo {
+        container,
+        engine: EngineKind::Symphonia,
+        duration,
+        size: None,
+        audio_offset,
+        tracks,
+    })
+}
+
+fn starts_like_elementary_stream(path: &Path) -> bool {
+    let mut head = [0u8; 3];
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    if f.read_exact(&mut head).is_err() {
+        return false;
+    }
+    head == *b"ID3" || (head[0] == 0xFF && head[1] & 0xE0 == 0xE0)
+}
+
+fn is_lossy(id: AudioCodecId) -> bool {
+    matches!(
+        id,
+        ac::CODEC_ID_AAC
+            | ac::CODEC_ID_MP1
+            | ac::CODEC_ID_MP2
+            | ac::CODEC_ID_MP3
+            | ac::CODEC_ID_VORBIS
+            | ac::CODEC_ID_OPUS
+            | ac::CODEC_ID_AC3
+            | ac::CODEC_ID_EAC3
+    )
+}
+
+/// Whether Symphonia's view of this file is complete enough to trust (every track has
+/// known codec parameters).
+pub(crate) fn covers(info: &ProbeInfo) -> bool {
+    !info.tracks.is_empty()
+}
+
+/// Why Symphonia cannot decode this track, if it cannot.
+pub(crate) fn cannot_decode(track: &TrackInfo) -> Option<String> {
+    const DECODABLE: &[&str] = &[
+        "aac",
+        "mp1",
+        "mp2",
+        "mp3",
+        "vorbis",
+        "flac",
+        "alac",
+        "pcm_u8",
+        "pcm_s8",
+        "pcm_s16le",
+        "pcm_s16be",
+        "pcm_s24le",
+        "pcm_s24be",
+        "pcm_s32le",
+        "pcm_s32be",
+        "pcm_f32le",
+        "pcm_f32be",
+        "pcm_f64le",
+        "pcm_f64be",
+        "pcm_alaw",
+        "pcm_mulaw",
+        "adpcm_ima_wav",
+        "adpcm_ms",
+    ];
+    if !DECODABLE.contains(&track.codec.as_str()) {
+        return Some(format!("Symphonia has no {} decoder", track.codec));
+    }
+    if track.codec == "aac" {
+        // Symphonia decodes AAC-LC only; HE-AAC is usually signalled implicitly by a low
+        // core rate, where Symphonia would silently give half-rate audio without SBR.
+        match track.profile.as_deref() {
+            Some("LC") if track.sample_rate.unwrap_or(0) > 24_000 => {}
+            Some("LC") => {
+                return Some("AAC at a core rate <= 24 kHz may carry implicit SBR (HE-AAC)".into());
+            }
+            Some(p) => return Some(format!("Symphonia does not decode AAC profile {p}")),
+            None => return Some("AAC without a decoder configuration".into()),
+        }
+    }
+    None
+}
+
+pub(crate) struct SymphoniaDecoder {
+    reader: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    rate: u32,
+    channels: usize,
+    bits: Option<u32>,
+    block: Vec<f32>,
+    cutter: EditCutter,
+    /// MP4 edit list, applied once the first block tells the true rate: Symphonia 0.6
+    /// neither drops the priming nor cuts the padding.
+    edit: Option<mp4edit::TrackEdit>,
+    decoded_frames: u64,
+    max_frames: u64,
+    packets: u64,
+    bad_packets: u64,
+    last_error: Option<String>,
+    expected_secs: Option<f64>,
+    done: bool,
+}
+
+impl SymphoniaDecoder {
+    pub(crate) fn open(path: &Path, track: &TrackInfo, limits: &Limits) -> Result<Self> {
+        let reader = open_reader(path)?;
+        let st = reader
+            .tracks()
+            .get(track.index)
+            .ok_or_else(|| Error::Internal("track vanished between probe and open".into()))?;
+        let Some(CodecParameters::Audio(params)) = &st.codec_params else {
+            return Err(Error::NoAudioTrack);
+        };
+        let params: AudioCodecParameters = params.clone();
+        let track_id = st.id;
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|e| match e {
+                SymError::Unsupported(s) => {
+                    Error::UnsupportedCodec(format!("{}: {s}", track.codec))
+                }
+                other => map_err(other, "cannot start the decoder"),
+            })?;
+        let rate = params
+            .sample_rate
+            .filter(|&r| r > 0)
+            .ok_or_else(|| Error::media("audio track has no sample rate"))?;
+        let channels = params
+            .channels
+            .as_ref()
+            .map(|c| c.count())
+            .filter(|&c| c > 0)
+            .unwrap_or(0);
+        let bits = if is_lossy(params.codec) {
+            None
+        } else {
+            params.bits_per_sample
+        };
+
+        // Edit list (MP4): drop priming, cut to the presented length.
+        let mut expected_secs = None;
+        let edit = File::open(path)
+            .ok()
+            .and_then(|mut f| mp4edit::read_track_edits(&mut f))
+            .and_then(|e| e.get(track.index).copied().flatten());
+        if let Some(edit) = edit {
+            expected_secs = edit.duration_secs;
+        } else if reader.format_info().short_name == "isomp4" {
+            expected_secs = track.duration;
+        }
+        Ok(SymphoniaDecoder {
+            reader,
+            decoder,
+            track_id,
+            rate,
+            channels,
+            bits,
+            block: Vec::new(),
+            cutter: EditCutter::default(),
+            edit,
+            decoded_frames: 0,
+            max_frames: limits.max_frames(rate),
+            packets: 0,
+            bad_packets: 0,
+            last_error: None,
+            expected_secs,
+            done: false,
+        })
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.done = true;
+        if self.decoded_frames == 0 {
+            return Err(Error::media(match &self.last_error {
+                Some(e) => format!("no audio could be decoded: {e}"),
+                None => "the audio track holds no samples".to_string(),
+            }));
+        }
+        super::check_not_truncated(self.decoded_frames, self.rate, self.expected_secs)
+    }
+}
+
+impl Decoder for SymphoniaDecoder {
+    fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
+    fn channels(&self) -> usize {
+        self.channels
+    }
+
+    fn source_bits(&self) -> Option<u32> {
+        self.bits
+    }
+
+    fn next_block(&mut self) -> Result<Option<&[f32]>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let packet = match self.reader.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) | Err(SymError::ResetRequired) => {
+                    self.finish()?;
+                    return Ok(None);
+                }
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.finish()?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(map_err(e, "cannot read the next packet")),
+            };
+            if packet.track_id != self.track_id {
+                continue;
+            }
+            self.packets += 1;
+            let buf = match self.decoder.decode(&packet) {
+                Ok(buf) => buf,
+                Err(SymError::DecodeError(e)) => {
+                    self.bad_packets += 1;
+                    self.last_error = Some(e.to_string());
+                    super::check_error_rate(self.packets, self.bad_packets, &self.last_error)?;
+                    continue;
+                }
+                Err(e) => return Err(map_err(e, "decode failed")),
+            };
+            let spec = buf.spec();
+            if spec.rate() != self.rate
+                || (self.channels != 0 && spec.channels().count() != self.channels)
+            {
+                if self.decoded_frames == 0 {
+                    self.rate = spec.rate();
+                    self.channels = spec.channels().count();
+                } else {
+                    return Err(Error::UnsupportedCodec(
+                        "the stream changes sample rate or channel count midway".into(),
+                    ));
+                }
+            }
+            if self.channels == 0 {
+                self.channels = spec.channels().count();
+            }
+            if self.decoded_frames == 0
+                && let Some(edit) = self.edit
+            {
+                let rate = f64::from(self.rate);
+                let skip = (edit.media_time as f64 * rate / f64::from(edit.media_timescale)).round()
+                    as u64;
+                self.cutter = EditCutter::new(
+                    skip,
+                    edit.duration_secs.map(|d| secs_to_frames(d, self.rate)),
+                );
+            }
+            let frames = buf.frames();
+            if frames == 0 {
+                continue;
+            }
+            buf.copy_to_vec_interleaved::<f32>(&mut self.block);
+            self.decoded_frames += frames as u64;
+            if self.decoded_frames > self.max_frames {
+                return Err(Error::LimitExceeded(
+                    "the audio track is longer than the duration limit".into(),
+                ));
+            }
+            let Some(range) = self.cutter.cut(frames) else {
+                // The edit list's presentation is complete: what follows is padding.
+                self.done = true;
+                return Ok(None);
+            };
+            if range.is_empty() {
+                continue;
+            }
+            let ch = self.channels;
+            return Ok(Some(&self.block[range.start * ch..range.end * ch]));
+        }
+    }
+}

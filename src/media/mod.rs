@@ -1,0 +1,311 @@
+//! The extraction engine: probe → demux → decode → dsp → encode/mux, or packet copy.
+//! Synchronous and free of HTTP, jobs and storage: the CLI and the service both call
+//! [`extract`] and [`probe`].
+
+pub mod decode;
+pub(crate) mod dsp;
+pub(crate) mod encode;
+pub mod limits;
+pub mod probe;
+pub mod source;
+pub mod spec;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use decode::secs_to_frames;
+use encode::Sink;
+use encode::m4a::{M4aCodec, M4aSink};
+use encode::wav::WavSink;
+pub use limits::Limits;
+pub use probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, probe};
+pub use spec::{Codec, Engine, Format, OutputSpec, SampleFormat};
+
+/// Which source track an extraction read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceTrack {
+    /// Position among the audio tracks.
+    pub track: usize,
+    /// Position among all tracks of the container.
+    pub stream_index: usize,
+    pub codec: String,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u16>,
+    pub language: Option<String>,
+}
+
+/// What an extraction wrote. Field names are part of the public contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub engine: EngineKind,
+    pub format: Format,
+    /// `pcm_s16le`, `pcm_f32le`, `aac`, `alac`, ...
+    pub codec: String,
+    /// True when the source packets were copied untouched.
+    pub copied: bool,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub bit_depth: Option<u16>,
+    pub sample_format: Option<SampleFormat>,
+    /// Frames (samples per channel) written, when known.
+    pub frames: Option<u64>,
+    /// Seconds of audio written.
+    pub duration: f64,
+    /// Start of the audio track relative to the container's start, in seconds.
+    pub audio_offset: f64,
+    pub source: SourceTrack,
+    pub bytes_written: u64,
+}
+
+/// Hooks a caller may pass to follow or stop a running extraction.
+#[derive(Default, Clone, Copy)]
+pub struct Control<'a> {
+    /// Called with 0..=1 as decoding advances.
+    pub progress: Option<&'a (dyn Fn(f64) + Sync)>,
+    /// Set to stop the extraction with [`Error::Canceled`].
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+fn source_track(t: &TrackInfo) -> SourceTrack {
+    SourceTrack {
+        track: t.audio_index.unwrap_or(0),
+        stream_index: t.index,
+        codec: t.codec.clone(),
+        sample_rate: t.sample_rate,
+        channels: t.channels,
+        language: t.language.clone(),
+    }
+}
+
+fn pcm_codec_name(bits: u16, float: bool) -> String {
+    match (bits, float) {
+        (_, true) => "pcm_f32le".into(),
+        (8, false) => "pcm_u8".into(),
+        (b, false) => format!("pcm_s{b}le"),
+    }
+}
+
+/// Run one extraction from a local file into `output` (a path the caller owns: the CLI
+/// and the service write to a temporary name and publish it only on success).
+pub fn extract(
+    input: &Path,
+    spec: &OutputSpec,
+    output: &Path,
+    limits: &Limits,
+    control: Control<'_>,
+) -> Result<Report> {
+    spec.validate()?;
+    if spec.format == Format::M4a
+        && matches!(spec.codec, Codec::Auto | Codec::Copy)
+        && spec.bit_depth.is_none()
+    {
+        if let Some(report) = try_copy(input, spec, output, limits)? {
+            return Ok(report);
+        }
+    }
+    decode_path(input, spec, output, limits, control)
+}
+
+/// Stream copy when asked for, or when nothing forces a re-encode (AAC or ALAC in, same rate
+/// and channels, no trim). Returns `None` when a re-encode is needed.
+fn try_copy(
+    input: &Path,
+    spec: &OutputSpec,
+    output: &Path,
+    limits: &Limits,
+) -> Result<Option<Report>> {
+    let info = probe::probe(
+        input,
+        if spec.codec == Codec::Copy {
+            Engine::Ffmpeg
+        } else {
+            spec.engine
+        },
+    )?;
+    let track = info.select_track(spec)?.clone();
+    let copyable = matches!(track.codec.as_str(), "aac" | "alac");
+    let same_rate = spec.sample_rate.is_none() || spec.sample_rate == track.sample_rate;
+    let same_channels = spec.channels.is_none() || spec.channels == track.channels;
+    let trimmed = spec.start.is_some() || spec.duration.is_some();
+    if spec.codec == Codec::Auto
+        && !(copyable && same_rate && same_channels && !trimmed && spec.bitrate.is_none())
+    {
+        return Ok(None);
+    }
+    if !same_rate || !same_channels {
+        return Err(Error::InvalidOptions(format!(
+            "codec copy keeps the source's {} Hz x {} channels: drop --sample-rate/--channels or re-encode",
+            track.sample_rate.unwrap_or(0),
+            track.channels.unwrap_or(0)
+        )));
+    }
+    // Stream indexes are the container's track order in both back ends.
+    let copy = encode::m4a::copy_audio(input, track.index, output, limits.max_output_bytes)?;
+    let bytes_written = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    Ok(Some(Report {
+        input: None,
+        output: None,
+        engine: EngineKind::Ffmpeg,
+        format: Format::M4a,
+        codec: track.codec.clone(),
+        copied: true,
+        sample_rate: copy.sample_rate,
+        channels: copy.channels,
+        bit_depth: track.bit_depth.map(|b| b as u16),
+        sample_format: None,
+        frames: None,
+        duration: track.duration.unwrap_or(copy.duration),
+        audio_offset: track.start,
+        source: source_track(&track),
+        bytes_written,
+    }))
+}
+
+fn decode_path(
+    input: &Path,
+    spec: &OutputSpec,
+    output: &Path,
+    limits: &Limits,
+    control: Control<'_>,
+) -> Result<Report> {
+    let select = |p: &ProbeInfo| p.select_track(spec).cloned();
+    let mut opened = decode::open(input, spec.engine, &select, limits)?;
+    let dec = &mut opened.decoder;
+    // The first block fixes the true rate and channel count (HE-AAC doubles the rate the
+    // header states; some headers state no channel count).
+    let first: Vec<f32> = dec.next_block()?.map(<[f32]>::to_vec).unwrap_or_default();
+    let (in_rate, in_ch) = (dec.sample_rate(), dec.channels());
+    limits.check_decoded(in_rate, in_ch)?;
+    let out_rate = spec.sample_rate.unwrap_or(in_rate);
+    let out_ch = spec.channels.map_or(in_ch, usize::from);
+    let skip = spec.start.map_or(0, |s| secs_to_frames(s, in_rate));
+    let keep = spec.duration.map(|d| secs_to_frames(d, in_rate));
+    let mut chain = dsp::Chain::new(in_rate, in_ch, out_rate, out_ch, skip, keep)?;
+
+    let source_bits = dec.source_bits();
+    let alters = chain.alters_samples();
+    let needs_dither =
+        |bits: u16| bits < 32 && (alters || source_bits.is_none_or(|b| b > u32::from(bits)));
+    let (format, codec_name, bit_depth, sample_format, mut sink): (_, _, _, _, Box<dyn Sink>) =
+        match spec.format {
+            Format::Wav => {
+                let (bits, float) = spec.pcm_depth();
+                let sink = WavSink::create(
+                    output,
+                    out_rate,
+                    out_ch,
+                    bits,
+                    float,
+                    !float && needs_dither(bits),
+                    limits.max_output_bytes,
+                )?;
+                let sf = if float {
+                    SampleFormat::Float
+                } else {
+                    SampleFormat::Int
+                };
+                (
+                    Format::Wav,
+                    pcm_codec_name(bits, float),
+                    Some(bits),
+                    Some(sf),
+                    Box::new(sink),
+                )
+            }
+            Format::M4a => {
+                let alac = spec.codec == Codec::Alac || spec.bit_depth.is_some();
+                if alac {
+                    let bits = spec.bit_depth.unwrap_or(16);
+                    let sink = M4aSink::create(
+                        output,
+                        out_rate,
+                        out_ch,
+                        M4aCodec::Alac { bits },
+                        needs_dither(bits),
+                        limits.max_output_bytes,
+                    )?;
+                    (
+                        Format::M4a,
+                        "alac".to_string(),
+                        Some(bits),
+                        Some(SampleFormat::Int),
+                        Box::new(sink),
+                    )
+                } else {
+                    let bitrate = spec.bitrate.unwrap_or(128_000);
+                    let sink = M4aSink::create(
+                        output,
+                        out_rate,
+                        out_ch,
+                        M4aCodec::Aac { bitrate },
+                        false,
+                        limits.max_output_bytes,
+                    )?;
+                    (Format::M4a, "aac".to_string(), None, None, Box::new(sink))
+                }
+            }
+        };
+
+    let total_frames = opened
+        .track
+        .duration
+        .map(|d| d * f64::from(in_rate))
+        .filter(|&f| f > 0.0);
+    let mut decoded = 0u64;
+    let mut next_report = 0u64;
+    let step = u64::from(in_rate); // about once per second of audio
+    let mut write = |b: &[f32]| sink.write(b);
+    let mut more = first.is_empty() || chain.push(&first, &mut write)?;
+    decoded += (first.len() / in_ch.max(1)) as u64;
+    while more {
+        if control.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Canceled);
+        }
+        let Some(block) = dec.next_block()? else {
+            break;
+        };
+        decoded += (block.len() / in_ch) as u64;
+        more = chain.push(block, &mut write)?;
+        if let (Some(cb), Some(total)) = (control.progress, total_frames)
+            && decoded >= next_report
+        {
+            next_report = decoded + step;
+            cb((decoded as f64 / total).min(1.0));
+        }
+    }
+    chain.finish(&mut write)?;
+    let frames = sink.finish()?;
+    if frames == 0 && spec.start.is_some() {
+        return Err(Error::InvalidOptions(format!(
+            "start {} s is past the end of the audio ({:.3} s)",
+            spec.start.unwrap_or(0.0),
+            decoded as f64 / f64::from(in_rate)
+        )));
+    }
+    if let Some(cb) = control.progress {
+        cb(1.0);
+    }
+    let bytes_written = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    Ok(Report {
+        input: None,
+        output: None,
+        engine: opened.engine,
+        format,
+        codec: codec_name,
+        copied: false,
+        sample_rate: out_rate,
+        channels: out_ch as u16,
+        bit_depth,
+        sample_format,
+        frames: Some(frames),
+        duration: frames as f64 / f64::from(out_rate),
+        audio_offset: opened.track.start,
+        source: source_track(&opened.track),
+        bytes_written,
+    })
+}
