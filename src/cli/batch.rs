@@ -132,8 +132,9 @@ pub(super) fn run(args: &BatchArgs, limits: &Limits) -> i32 {
     }
     let workers = args
         .jobs
+        .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .clamp(1, 64);
+        .clamp(1, 256);
     let tty = std::io::stdout().is_terminal();
     let multi = MultiProgress::with_draw_target(if tty {
         ProgressDrawTarget::stdout()

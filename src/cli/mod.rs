@@ -39,7 +39,7 @@ pub enum Command {
 /// Output options shared by `extract` and `batch`.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// Output format (default: from OUTPUT's extension, else wav).
+    /// Output format (default: from OUTPUT's extension, .wav or .m4a; wav for stdout).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Output sample rate in Hz (default: the source's).
@@ -145,8 +145,8 @@ pub struct BatchArgs {
     #[command(flatten)]
     pub opts: OutputArgs,
     /// Files extracted at once (default: number of cores).
-    #[arg(long, short = 'j', value_name = "N")]
-    pub jobs: Option<usize>,
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
     /// Leave inputs whose output already exists alone.
     #[arg(long)]
     pub skip_existing: bool,

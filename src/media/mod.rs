@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use decode::secs_to_frames;
+use decode::{Decoder, EditCutter};
 use encode::Sink;
 use encode::m4a::{M4aCodec, M4aSink};
 use encode::wav::WavSink;
@@ -103,10 +104,9 @@ pub fn extract(
     if spec.format == Format::M4a
         && matches!(spec.codec, Codec::Auto | Codec::Copy)
         && spec.bit_depth.is_none()
+        && let Some(report) = try_copy(input, spec, output, limits)?
     {
-        if let Some(report) = try_copy(input, spec, output, limits)? {
-            return Ok(report);
-        }
+        return Ok(report);
     }
     decode_path(input, spec, output, limits, control)
 }
@@ -146,6 +146,11 @@ fn try_copy(
     }
     // Stream indexes are the container's track order in both back ends.
     let copy = encode::m4a::copy_audio(input, track.index, output, limits.max_output_bytes)?;
+    tracing::debug!(
+        packets = copy.packets,
+        payload_bytes = copy.bytes,
+        "stream copy done"
+    );
     let bytes_written = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     Ok(Some(Report {
         input: None,
@@ -159,7 +164,13 @@ fn try_copy(
         bit_depth: track.bit_depth.map(|b| b as u16),
         sample_format: None,
         frames: None,
-        duration: track.duration.unwrap_or(copy.duration),
+        // MP4 states the presented length exactly (edit list); elsewhere (TS, FLV) the
+        // header's figure is an estimate and the packets' span is the truth.
+        duration: if info.container == "mp4" {
+            track.duration.unwrap_or(copy.duration)
+        } else {
+            copy.duration
+        },
         audio_offset: track.start,
         source: source_track(&track),
         bytes_written,
@@ -185,13 +196,16 @@ fn decode_path(
     let out_ch = spec.channels.map_or(in_ch, usize::from);
     let skip = spec.start.map_or(0, |s| secs_to_frames(s, in_rate));
     let keep = spec.duration.map(|d| secs_to_frames(d, in_rate));
-    let mut chain = dsp::Chain::new(in_rate, in_ch, out_rate, out_ch, skip, keep)?;
+    let chain = dsp::Chain::new(in_rate, in_ch, out_rate, out_ch, 0, None)?;
 
     let source_bits = dec.source_bits();
     let alters = chain.alters_samples();
+    // TPDF dither when the depth is reduced to 8 or 16 bits. At 24 bits and above the
+    // quantisation step is below the precision of the f32 pipeline itself (24-bit
+    // mantissa), so dither would only add noise.
     let needs_dither =
-        |bits: u16| bits < 32 && (alters || source_bits.is_none_or(|b| b > u32::from(bits)));
-    let (format, codec_name, bit_depth, sample_format, mut sink): (_, _, _, _, Box<dyn Sink>) =
+        |bits: u16| bits <= 16 && (alters || source_bits.is_none_or(|b| b > u32::from(bits)));
+    let (format, codec_name, bit_depth, sample_format, sink): (_, _, _, _, Box<dyn Sink>) =
         match spec.format {
             Format::Wav => {
                 let (bits, float) = spec.pcm_depth();
@@ -256,30 +270,17 @@ fn decode_path(
         .duration
         .map(|d| d * f64::from(in_rate))
         .filter(|&f| f > 0.0);
-    let mut decoded = 0u64;
-    let mut next_report = 0u64;
-    let step = u64::from(in_rate); // about once per second of audio
-    let mut write = |b: &[f32]| sink.write(b);
-    let mut more = first.is_empty() || chain.push(&first, &mut write)?;
-    decoded += (first.len() / in_ch.max(1)) as u64;
-    while more {
-        if control.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Err(Error::Canceled);
-        }
-        let Some(block) = dec.next_block()? else {
-            break;
-        };
-        decoded += (block.len() / in_ch) as u64;
-        more = chain.push(block, &mut write)?;
-        if let (Some(cb), Some(total)) = (control.progress, total_frames)
-            && decoded >= next_report
-        {
-            next_report = decoded + step;
-            cb((decoded as f64 / total).min(1.0));
-        }
-    }
-    chain.finish(&mut write)?;
-    let frames = sink.finish()?;
+    let (decoded, frames) = run_pipeline(
+        dec.as_mut(),
+        first,
+        in_ch,
+        in_rate,
+        (skip, keep),
+        chain,
+        sink,
+        total_frames,
+        control,
+    )?;
     if frames == 0 && spec.start.is_some() {
         return Err(Error::InvalidOptions(format!(
             "start {} s is past the end of the audio ({:.3} s)",
@@ -307,5 +308,102 @@ fn decode_path(
         audio_offset: opened.track.start,
         source: source_track(&opened.track),
         bytes_written,
+    })
+}
+
+/// Frames per block handed from the decoding thread to the processing thread.
+const PIPE_BLOCK_FRAMES: usize = 16_384;
+/// Blocks in flight between the two threads: bounds memory whatever the input length.
+const PIPE_DEPTH: usize = 4;
+
+/// Decode (and trim) on this thread; remix, resample, quantise and write on a second one,
+/// joined by a bounded channel whose buffers are recycled. Returns (source frames decoded,
+/// frames written).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private call site; the pieces are built just before"
+)]
+fn run_pipeline(
+    dec: &mut dyn Decoder,
+    first: Vec<f32>,
+    in_ch: usize,
+    in_rate: u32,
+    (skip, keep): (u64, Option<u64>),
+    mut chain: dsp::Chain,
+    mut sink: Box<dyn Sink>,
+    total_frames: Option<f64>,
+    control: Control<'_>,
+) -> Result<(u64, u64)> {
+    use std::sync::mpsc;
+    let (tx, rx) = mpsc::sync_channel::<Vec<f32>>(PIPE_DEPTH);
+    let (back_tx, back_rx) = mpsc::channel::<Vec<f32>>();
+    let span = tracing::Span::current();
+    std::thread::scope(|s| {
+        let worker = s.spawn(move || -> Result<u64> {
+            let _enter = span.enter();
+            let mut write = |b: &[f32]| sink.write(b);
+            for buf in rx {
+                chain.push(&buf, &mut write)?;
+                let _ = back_tx.send(buf);
+            }
+            chain.finish(&mut write)?;
+            sink.finish()
+        });
+        let produced = (|| -> Result<u64> {
+            let mut trim = EditCutter::new(skip, keep);
+            let mut decoded = 0u64;
+            let mut next_report = 0u64;
+            let cap = PIPE_BLOCK_FRAMES * in_ch;
+            let mut buf: Vec<f32> = Vec::with_capacity(cap);
+            let mut pending_first = Some(first);
+            loop {
+                if control.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    return Err(Error::Canceled);
+                }
+                let owned;
+                let block: &[f32] = match pending_first.take() {
+                    Some(f) if !f.is_empty() => {
+                        owned = f;
+                        &owned
+                    }
+                    _ => match dec.next_block()? {
+                        Some(b) => b,
+                        None => break,
+                    },
+                };
+                let frames = block.len() / in_ch;
+                decoded += frames as u64;
+                let Some(range) = trim.cut(frames) else { break };
+                buf.extend_from_slice(&block[range.start * in_ch..range.end * in_ch]);
+                if buf.len() >= cap {
+                    let mut next = back_rx
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(cap));
+                    next.clear();
+                    let full = std::mem::replace(&mut buf, next);
+                    if tx.send(full).is_err() {
+                        // The worker stopped on an error: join reports it below.
+                        return Ok(decoded);
+                    }
+                }
+                if let (Some(cb), Some(total)) = (control.progress, total_frames)
+                    && decoded >= next_report
+                {
+                    next_report = decoded + u64::from(in_rate);
+                    cb((decoded as f64 / total).min(1.0));
+                }
+            }
+            if !buf.is_empty() {
+                let _ = tx.send(buf);
+            }
+            Ok(decoded)
+        })();
+        drop(tx);
+        let written = worker
+            .join()
+            .map_err(|_| Error::Internal("the processing thread panicked".into()))?;
+        // A decode error explains a worker that stopped early: report it first.
+        let decoded = produced?;
+        Ok((decoded, written?))
     })
 }

@@ -117,7 +117,14 @@ pub fn probe(path: &Path, engine: Engine) -> Result<ProbeInfo> {
         Engine::Symphonia => decode::symphonia::probe(path)?,
         Engine::Ffmpeg => decode::ffmpeg::probe(path)?,
         Engine::Auto => match decode::symphonia::probe(path) {
-            Ok(info) if decode::symphonia::covers(&info) => info,
+            // A track Symphonia cannot name (Theora in Ogg, say): list the file with FFmpeg
+            // so that probe stays complete. Decoding still prefers Symphonia.
+            Ok(info)
+                if decode::symphonia::covers(&info)
+                    && info.tracks.iter().all(|t| t.kind != TrackKind::Other) =>
+            {
+                info
+            }
             _ => decode::ffmpeg::probe(path)?,
         },
     };

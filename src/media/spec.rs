@@ -202,7 +202,9 @@ impl OutputSpec {
         match (self.format, self.codec) {
             (Format::Wav, Codec::Auto | Codec::Pcm) => {}
             (Format::Wav, c) => {
-                return bad(format!("codec {c:?} cannot be written to WAV (use pcm)").to_lowercase());
+                return bad(
+                    format!("codec {c:?} cannot be written to WAV (use pcm)").to_lowercase()
+                );
             }
             (Format::M4a, Codec::Pcm) => {
                 return bad("codec pcm cannot be written to M4A (use aac, alac or copy)".into());

@@ -29,6 +29,8 @@ pub(crate) trait Decoder: Send {
 
 /// A decoder opened on the selected track, with the facts the report needs.
 pub(crate) struct Opened {
+    /// The whole probe of the input, for callers that report it (the job's `input`).
+    #[allow(dead_code, reason = "read by the service front end, not by the CLI")]
     pub(crate) probe: ProbeInfo,
     pub(crate) track: TrackInfo,
     pub(crate) engine: EngineKind,
@@ -73,7 +75,7 @@ pub(crate) fn open(
         Engine::Symphonia => {
             let probe = symphonia::probe(path)?;
             let track = select(&probe)?;
-            if let Some(why) = symphonia::cannot_decode(&track) {
+            if let Some(why) = symphonia::cannot_decode(&probe.container, &track) {
                 return Err(Error::UnsupportedCodec(format!(
                     "{why} (try --engine ffmpeg)"
                 )));
@@ -89,7 +91,7 @@ pub(crate) fn open(
             }
             // Selection errors (no audio, bad track number) are the same in both back ends.
             let track = select(&probe)?;
-            if symphonia::cannot_decode(&track).is_some() {
+            if symphonia::cannot_decode(&probe.container, &track).is_some() {
                 return via_ffmpeg(None);
             }
             match via_symphonia(probe) {

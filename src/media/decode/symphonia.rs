@@ -144,12 +144,14 @@ fn track_secs(track: &Track, ts: i64) -> f64 {
 
 fn track_duration(track: &Track) -> Option<f64> {
     let (tb, dur) = (track.time_base?, track.duration?);
-    tb.calc_duration(dur).map(|t| t.as_secs_f64())
+    tb.calc_duration(dur)
+        .map(|t| t.as_secs_f64())
+        .filter(|&d| d > 0.0)
 }
 
 /// Probe with Symphonia. Fails when Symphonia does not recognise the container.
 pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
-    let reader = open_reader(path)?;
+    let mut reader = open_reader(path)?;
     let container = container_name(reader.format_info().short_name);
     // Symphonia's probe scans forward for a known marker; a raw MPEG-audio or ADTS match
     // deep inside some other container (MPEG-TS, AVI) is not that container.
@@ -203,7 +205,12 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
                 } else {
                     p.bits_per_sample
                 };
-                if p.codec == ac::CODEC_ID_AAC {
+                if p.codec == ac::CODEC_ID_ALAC && info.bit_depth.is_none() {
+                    info.bit_depth = p.extra_data.as_deref().and_then(alac_bit_depth);
+                }
+                if p.codec == ac::CODEC_ID_AAC && container == "adts" {
+                    info.profile = adts_profile(path);
+                } else if p.codec == ac::CODEC_ID_AAC {
                     info.profile = p
                         .extra_data
                         .as_deref()
@@ -220,12 +227,25 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         }
         tracks.push(info);
     }
+    fill_from_first_packet(&mut reader, &mut tracks);
+    let media = reader.media_info();
+    let container_duration = media
+        .time_base
+        .zip(media.duration)
+        .and_then(|(tb, d)| tb.calc_duration(d))
+        .map(|t| t.as_secs_f64())
+        .filter(|&d| d > 0.0);
+    if container != "mp4" {
+        // Matroska and others state one duration for the whole segment.
+        for t in tracks.iter_mut().filter(|t| t.duration.is_none()) {
+            t.duration = container_duration;
+        }
+    }
     let duration = tracks
         .iter()
         .filter_map(|t| t.duration.map(|d| d + t.start))
-        .fold(None, |acc: Option<f64>, d| {
-            Some(acc.map_or(d, |a| a.max(d)))
-        });
+        .reduce(f64::max)
+        .or(container_duration);
     let audio_offset = tracks
         .iter()
         .find(|t| t.kind == TrackKind::Audio)
@@ -238,6 +258,71 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         audio_offset,
         tracks,
     })
+}
+
+/// Some demuxers (MP3 in MP4) leave the channel count or rate to the bitstream: decode the
+/// first packet of such tracks to learn them. Bounded: a few hundred packets at most.
+fn fill_from_first_packet(reader: &mut Box<dyn FormatReader + 'static>, tracks: &mut [TrackInfo]) {
+    let missing: Vec<usize> = tracks
+        .iter()
+        .filter(|t| t.kind == TrackKind::Audio && (t.channels.is_none() || t.sample_rate.is_none()))
+        .map(|t| t.index)
+        .collect();
+    for index in missing {
+        let Some(st) = reader.tracks().get(index) else {
+            continue;
+        };
+        let Some(CodecParameters::Audio(params)) = &st.codec_params else {
+            continue;
+        };
+        let id = st.id;
+        let Ok(mut decoder) = symphonia::default::get_codecs()
+            .make_audio_decoder(params, &AudioDecoderOptions::default())
+        else {
+            continue;
+        };
+        for _ in 0..256 {
+            let Ok(Some(packet)) = reader.next_packet() else {
+                break;
+            };
+            if packet.track_id != id {
+                continue;
+            }
+            if let Ok(buf) = decoder.decode(&packet) {
+                let spec = buf.spec();
+                let t = &mut tracks[index];
+                t.sample_rate = t.sample_rate.or(Some(spec.rate()));
+                t.channels = t.channels.or(Some(spec.channels().count() as u16));
+                t.channel_layout = t.channels.and_then(layout_name);
+                break;
+            }
+        }
+    }
+}
+
+/// Profile from the first ADTS header (2-bit profile field: object type - 1). HE-AAC in
+/// ADTS is signalled implicitly, which `cannot_decode` guards by the core rate.
+fn adts_profile(path: &Path) -> Option<String> {
+    let mut head = [0u8; 7];
+    File::open(path).ok()?.read_exact(&mut head).ok()?;
+    if head[0] != 0xFF || head[1] & 0xF0 != 0xF0 {
+        return None;
+    }
+    let object_type = (head[2] >> 6) + 1;
+    aac_profile(&[object_type << 3]).map(str::to_string)
+}
+
+/// Bit depth from an ALAC magic cookie (ALACSpecificConfig, optionally inside its atom).
+fn alac_bit_depth(cookie: &[u8]) -> Option<u32> {
+    let config = if cookie.get(4..8) == Some(b"alac") {
+        cookie.get(12..)?
+    } else {
+        cookie
+    };
+    config
+        .get(5)
+        .map(|&b| u32::from(b))
+        .filter(|&b| (8..=32).contains(&b))
 }
 
 fn starts_like_elementary_stream(path: &Path) -> bool {
@@ -272,7 +357,7 @@ pub(crate) fn covers(info: &ProbeInfo) -> bool {
 }
 
 /// Why Symphonia cannot decode this track, if it cannot.
-pub(crate) fn cannot_decode(track: &TrackInfo) -> Option<String> {
+pub(crate) fn cannot_decode(container: &str, track: &TrackInfo) -> Option<String> {
     const DECODABLE: &[&str] = &[
         "aac",
         "mp1",
@@ -300,6 +385,11 @@ pub(crate) fn cannot_decode(track: &TrackInfo) -> Option<String> {
     ];
     if !DECODABLE.contains(&track.codec.as_str()) {
         return Some(format!("Symphonia has no {} decoder", track.codec));
+    }
+    if container == "matroska" && matches!(track.codec.as_str(), "mp3" | "mp2" | "mp1") {
+        // Symphonia 0.6 ignores Matroska's DiscardPadding, so MPEG audio would keep up to a
+        // frame of encoder padding at the end; FFmpeg applies it.
+        return Some("Symphonia does not apply Matroska DiscardPadding to MPEG audio".into());
     }
     if track.codec == "aac" {
         // Symphonia decodes AAC-LC only; HE-AAC is usually signalled implicitly by a low
@@ -370,7 +460,7 @@ impl SymphoniaDecoder {
         let bits = if is_lossy(params.codec) {
             None
         } else {
-            params.bits_per_sample
+            params.bits_per_sample.or(track.bit_depth)
         };
 
         // Edit list (MP4): drop priming, cut to the presented length.
@@ -452,7 +542,9 @@ impl Decoder for SymphoniaDecoder {
             self.packets += 1;
             let buf = match self.decoder.decode(&packet) {
                 Ok(buf) => buf,
-                Err(SymError::DecodeError(e)) => {
+                // A packet the decoder cannot use (corrupt, or claiming an unsupported
+                // feature such as a program config element) is skipped, as FFmpeg does.
+                Err(e @ (SymError::DecodeError(_) | SymError::Unsupported(_))) => {
                     self.bad_packets += 1;
                     self.last_error = Some(e.to_string());
                     super::check_error_rate(self.packets, self.bad_packets, &self.last_error)?;

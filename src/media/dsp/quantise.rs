@@ -28,15 +28,15 @@ impl Quantiser {
 
     #[inline]
     pub(crate) fn quantise(&mut self, x: f32) -> i32 {
-        let mut v = x * self.scale;
+        let mut v = f64::from(x) * f64::from(self.scale);
         if self.dither {
-            // Triangular PDF over +-1 LSB: the sum of two uniform +-0.5 LSB variables.
-            let r: f32 = self.rng.random::<f32>() - self.rng.random::<f32>();
-            v += r;
+            // Triangular PDF over +-1 LSB: the difference of two uniform variables, both
+            // taken from one 64-bit draw.
+            let bits: u64 = self.rng.random();
+            let (a, b) = ((bits >> 32) as u32, bits as u32);
+            v += (f64::from(a) - f64::from(b)) * (1.0 / 4_294_967_296.0);
         }
-        // f32 cannot hold 2^31 - 1 exactly: clip in f64 for 32-bit output.
-        let v = f64::from(v.round_ties_even()).clamp(f64::from(self.min), f64::from(self.max));
-        v as i32
+        round_clip(v, f64::from(self.min), f64::from(self.max))
     }
 
     pub(crate) fn quantise_block(&mut self, block: &[f32], out: &mut Vec<i32>) {
@@ -53,10 +53,20 @@ impl Quantiser {
             out.extend(
                 block
                     .iter()
-                    .map(|&x| (f64::from(x) * scale).round_ties_even().clamp(min, max) as i32),
+                    .map(|&x| round_clip(f64::from(x) * scale, min, max)),
             );
         }
     }
+}
+
+/// Round half to even and clip, without a libm call: adding 1.5 * 2^52 leaves no fraction
+/// bits in an f64, so the FPU's default rounding (to nearest, ties to even) does the work.
+/// Exact for |v| < 2^51, far beyond any 32-bit sample.
+#[inline(always)]
+fn round_clip(v: f64, min: f64, max: f64) -> i32 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    let r = (v + MAGIC) - MAGIC;
+    r.clamp(min, max) as i32
 }
 
 #[cfg(test)]

@@ -221,10 +221,23 @@ impl Sink for M4aSink {
     }
 }
 
+/// Samples the decoder is told to drop from this packet's start (encoder priming).
+fn skip_samples(packet: &ff::Packet) -> Option<i64> {
+    packet
+        .side_data()
+        .find(|sd| sd.kind() == ff::codec::packet::side_data::Type::SkipSamples)
+        .and_then(|sd| {
+            sd.data()
+                .get(0..4)
+                .map(|b| i64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        })
+}
+
 /// What a stream copy wrote.
 #[derive(Debug, Clone)]
 pub(crate) struct CopyReport {
     pub(crate) packets: u64,
+    pub(crate) bytes: u64,
     /// Presented duration in seconds (packet durations less the priming the edit list skips).
     pub(crate) duration: f64,
     pub(crate) sample_rate: u32,
@@ -292,6 +305,7 @@ pub(crate) fn copy_audio(
     let mut packets = 0u64;
     let mut written = 0u64;
     let (mut first_pts, mut end_pts): (Option<i64>, i64) = (None, 0);
+    let mut shift = 0i64;
     let mut packet = ff::Packet::empty();
     let mut read_errors = 0;
     loop {
@@ -308,8 +322,22 @@ pub(crate) fn copy_audio(
             continue;
         }
         if let Some(pts) = packet.pts() {
-            first_pts.get_or_insert(pts);
+            if first_pts.is_none() {
+                first_pts = Some(pts);
+                // The output starts at its first presented sample: drop the source's start
+                // offset (MPEG-TS starts near 1.4 s; an audio track may start after the
+                // video) but keep the priming, which the MP4 muxer turns back into an edit
+                // list because the first packet then starts before zero.
+                let skip = skip_samples(&packet).map_or(0, |n| {
+                    ff::Rescale::rescale(&n, ff::Rational(1, rate.max(1) as i32), ist_tb)
+                });
+                shift = pts + skip;
+            }
             end_pts = end_pts.max(pts + packet.duration());
+        }
+        if shift != 0 {
+            packet.set_pts(packet.pts().map(|t| t - shift));
+            packet.set_dts(packet.dts().map(|t| t - shift));
         }
         written += packet.size() as u64;
         if written > max_bytes {
@@ -342,6 +370,7 @@ pub(crate) fn copy_audio(
         / f64::from(ist_tb.denominator().max(1));
     Ok(CopyReport {
         packets,
+        bytes: written,
         duration,
         sample_rate: rate,
         channels,

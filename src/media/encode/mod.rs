@@ -6,7 +6,7 @@ pub(crate) mod wav;
 use crate::error::Result;
 
 /// A destination for processed interleaved `f32` audio.
-pub(crate) trait Sink {
+pub(crate) trait Sink: Send {
     fn write(&mut self, block: &[f32]) -> Result<()>;
     /// Flush and close; returns frames written.
     fn finish(self: Box<Self>) -> Result<u64>;
