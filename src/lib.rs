@@ -1,10 +1,11 @@
 //! audiotap: extract the audio track from video, exactly and safely.
 //!
 //! [`media`] is the engine (synchronous, no I/O policy); [`cli`] is the command-line front
-//! end over it.
+//! end over it; [`storage`] keeps finished outputs (local folder or S3).
 
 pub mod cli;
 pub mod error;
 pub mod media;
+pub mod storage;
 
 pub use error::{Error, ErrorKind, Result};
