@@ -1,11 +1,14 @@
 //! audiotap: extract the audio track from video, exactly and safely.
 //!
 //! [`media`] is the engine (synchronous, no I/O policy); [`cli`] is the command-line front
-//! end over it; [`storage`] keeps finished outputs (local folder or S3).
+//! end over it; [`storage`] keeps finished outputs (local folder or S3); [`net`] is
+//! outbound HTTP (SSRF guard, downloads, webhooks); [`jobs`], [`api`] and [`server`] make
+//! the HTTP service.
 
 pub mod cli;
 pub mod error;
 pub mod media;
+pub mod net;
 pub mod storage;
 
 pub use error::{Error, ErrorKind, Result};
