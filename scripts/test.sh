@@ -5,7 +5,8 @@
 #   3. fixtures (generated only when fixtures/media/manifest.json is missing)
 #   4. cargo fmt --check
 #   5. cargo clippy --all-targets -- -D warnings
-#   6. cargo test --all-targets
+#   6. an S3 test server (Garage) on loopback, then cargo test --all-targets
+#   7. schemathesis against the live API in a loopback-only network namespace
 # With CI=true, cargo also runs with --locked (Cargo.lock must be committed and current).
 set -euo pipefail
 
@@ -60,8 +61,21 @@ cargo fmt --all --check
 section "cargo clippy --all-targets -- -D warnings"
 cargo clippy "${LOCKED[@]}" --all-targets -- -D warnings
 
+section "S3 test server (Garage, loopback only)"
+# Installs Garage with cargo the first time (about 10 minutes on 2 cores), then reuses it.
+scripts/s3-test-server.sh install
+eval "$(scripts/s3-test-server.sh start)"
+trap 'rc=$?; scripts/s3-test-server.sh stop >/dev/null 2>&1 || true; (exit $rc); on_exit' EXIT
+
 section "cargo test --all-targets"
 cargo test "${LOCKED[@]}" --all-targets
+
+section "API fuzzing (schemathesis, loopback-only network namespace)"
+if [[ "$(id -u)" -eq 0 ]] && command -v unshare >/dev/null; then
+  scripts/api-fuzz.sh
+else
+  echo "skipped: needs root for unshare -n (a loopback-only network namespace)"
+fi
 
 section "done"
 printf 'scripts/test.sh: all steps passed in %ds\n' "$SECONDS"

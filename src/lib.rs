@@ -5,10 +5,14 @@
 //! outbound HTTP (SSRF guard, downloads, webhooks); [`jobs`], [`api`] and [`server`] make
 //! the HTTP service.
 
+pub mod api;
 pub mod cli;
+pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod media;
 pub mod net;
+pub mod server;
 pub mod storage;
 
 pub use error::{Error, ErrorKind, Result};

@@ -34,6 +34,9 @@ pub enum Command {
     Batch(BatchArgs),
     /// Run the HTTP service.
     Serve(ServeArgs),
+    /// Print the HTTP API's OpenAPI document (YAML).
+    #[command(hide = true)]
+    Openapi,
 }
 
 /// Output options shared by `extract` and `batch`.
@@ -216,11 +219,16 @@ pub fn run() -> i32 {
         Command::Extract(args) => extract::run(&args, &limits),
         Command::Probe(args) => probe::run(&args, &limits),
         Command::Batch(args) => batch::run(&args, &limits),
-        Command::Serve(_) => {
-            report_error(&Error::InvalidOptions(
-                "serve is not available in this build yet".into(),
-            ));
-            2
+        Command::Serve(args) => match crate::server::serve(args.config.as_deref()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("audiotap: error[config]: {}", one_line(&format!("{e:#}")));
+                1
+            }
+        },
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::yaml());
+            0
         }
     }
 }

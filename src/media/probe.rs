@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::media::decode;
 use crate::media::spec::{Engine, OutputSpec};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TrackKind {
     Audio,
@@ -19,14 +19,14 @@ pub enum TrackKind {
 }
 
 /// The back end that read a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     Symphonia,
     Ffmpeg,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrackInfo {
     /// Position among all tracks of the container (0-based).
     pub index: usize,
@@ -47,7 +47,7 @@ pub struct TrackInfo {
     pub duration: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProbeInfo {
     /// `mp4` (also MOV, M4A, 3GP), `matroska` (also WebM), `avi`, `mpegts`, `flv`, `ogg`,
     /// `wav`, `adts`, `mp3`, `flac`, `caf`, `aiff`, or FFmpeg's name for anything else.

@@ -1,0 +1,341 @@
+//! Reading a job request in its three shapes: JSON with a URL source, multipart (`file` +
+//! `options`), or a raw video body with options in the query string. Uploads stream to a
+//! temporary file with a size cap, hashed on the way; nothing is held whole in memory.
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{StatusCode, header};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ApiResult};
+use crate::media::{Codec, Engine, Format, OutputSpec, SampleFormat};
+
+/// Where a job's input comes from.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// An http(s) URL to download the video from.
+    pub url: String,
+}
+
+/// `POST /v1/jobs` and `POST /v1/extract` with a JSON body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJobRequest {
+    pub source: SourceSpec,
+    #[serde(default)]
+    pub output: OutputSpec,
+    /// Called when the job ends (Standard Webhooks signature).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// Returned as given on the job.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// The `options` part of a multipart request: the JSON request without `source`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadOptions {
+    #[serde(default)]
+    pub output: OutputSpec,
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Options as query parameters, for a raw video body.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QueryOptions {
+    pub format: Option<Format>,
+    pub sample_rate: Option<u32>,
+    pub bit_depth: Option<u16>,
+    pub sample_format: Option<SampleFormat>,
+    pub channels: Option<u16>,
+    pub track: Option<usize>,
+    pub language: Option<String>,
+    pub start: Option<f64>,
+    pub duration: Option<f64>,
+    pub codec: Option<Codec>,
+    pub bitrate: Option<u32>,
+    pub engine: Option<Engine>,
+    pub webhook_url: Option<String>,
+    /// The uploaded file's name, for the job record.
+    pub filename: Option<String>,
+}
+
+impl QueryOptions {
+    fn spec(&self) -> OutputSpec {
+        OutputSpec {
+            format: self.format.unwrap_or(Format::Wav),
+            sample_rate: self.sample_rate,
+            bit_depth: self.bit_depth,
+            sample_format: self.sample_format,
+            channels: self.channels,
+            track: self.track,
+            language: self.language.clone(),
+            start: self.start,
+            duration: self.duration,
+            codec: self.codec.unwrap_or_default(),
+            bitrate: self.bitrate,
+            engine: self.engine.unwrap_or_default(),
+        }
+    }
+}
+
+/// A received upload: a temporary file (removed on drop unless kept).
+pub struct Upload {
+    pub file: tempfile::TempPath,
+    pub filename: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+}
+
+pub enum Source {
+    Url(String),
+    Upload(Upload),
+}
+
+/// A parsed job request.
+pub struct JobRequest {
+    pub source: Source,
+    pub spec: OutputSpec,
+    pub webhook_url: Option<String>,
+    pub metadata: serde_json::Value,
+    /// Identifies the request for Idempotency-Key: same hash, same request.
+    pub request_hash: String,
+}
+
+/// Read a request in any of the three shapes. `dir` receives uploads.
+pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiResult<JobRequest> {
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let essence = ctype.split(';').next().unwrap_or("").trim().to_string();
+    let (source, spec, webhook_url, metadata) = if essence == "application/json" {
+        let axum::Json(body) = axum::Json::<CreateJobRequest>::from_request(req, &())
+            .await
+            .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+        (
+            Source::Url(body.source.url),
+            body.output,
+            body.webhook_url,
+            body.metadata,
+        )
+    } else if essence == "multipart/form-data" {
+        let mut mp = Multipart::from_request(req, &())
+            .await
+            .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+        let mut upload = None;
+        let mut options = UploadOptions::default();
+        while let Some(field) = mp
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?
+        {
+            match field.name() {
+                Some("file") => {
+                    if upload.is_some() {
+                        return Err(ApiError::bad_request(
+                            "invalid_request",
+                            "more than one file part",
+                        ));
+                    }
+                    let filename = field.file_name().map(sanitize_filename);
+                    let stream = field.map(|r| r.map_err(|e| std::io::Error::other(e.body_text())));
+                    upload = Some(spool(stream, dir, filename, max_bytes).await?);
+                }
+                Some("options") => {
+                    let text = field
+                        .text()
+                        .await
+                        .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+                    if text.len() > 64 * 1024 {
+                        return Err(ApiError::bad_request(
+                            "invalid_request",
+                            "the options part is larger than 64 KiB",
+                        ));
+                    }
+                    options = serde_json::from_str(&text).map_err(|e| {
+                        ApiError::bad_request("invalid_options", format!("options: {e}"))
+                    })?;
+                }
+                other => {
+                    return Err(ApiError::bad_request(
+                        "invalid_request",
+                        format!(
+                            "unexpected multipart part {:?} (expected file and options)",
+                            other.unwrap_or("")
+                        ),
+                    ));
+                }
+            }
+        }
+        let upload = upload.ok_or_else(|| {
+            ApiError::bad_request("invalid_request", "the multipart body has no file part")
+        })?;
+        (
+            Source::Upload(upload),
+            options.output,
+            options.webhook_url,
+            options.metadata,
+        )
+    } else {
+        let query = req.uri().query().unwrap_or("");
+        let q: QueryOptions = serde_urlencoded::from_str(query)
+            .map_err(|e| ApiError::bad_request("invalid_options", format!("query: {e}")))?;
+        let filename = q.filename.as_deref().map(sanitize_filename);
+        let stream = req
+            .into_body()
+            .into_data_stream()
+            .map(|r| r.map_err(std::io::Error::other));
+        let upload = spool(stream, dir, filename, max_bytes).await?;
+        if upload.size == 0 {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "empty body: send the video as the body, as multipart/form-data, or a JSON request with a URL source",
+            ));
+        }
+        (
+            Source::Upload(upload),
+            q.spec(),
+            q.webhook_url.clone(),
+            None,
+        )
+    };
+    spec.validate()?;
+    let metadata = metadata.unwrap_or_else(|| serde_json::json!({}));
+    if !metadata.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "metadata must be a JSON object",
+        ));
+    }
+    if serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(0) > 16 * 1024 {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "metadata is larger than 16 KiB",
+        ));
+    }
+    if let Some(url) = &webhook_url {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| ApiError::bad_request("invalid_url", format!("webhook_url: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ApiError::bad_request(
+                "invalid_url",
+                "webhook_url must be http or https",
+            ));
+        }
+    }
+    if let Source::Url(url) = &source {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| ApiError::bad_request("invalid_url", format!("source.url: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ApiError::bad_request(
+                "invalid_url",
+                "source.url must be http or https",
+            ));
+        }
+    }
+    let mut h = Sha256::new();
+    match &source {
+        Source::Url(u) => h.update(format!("url:{u}")),
+        Source::Upload(up) => h.update(format!("upload:{}", up.sha256)),
+    }
+    h.update(serde_json::to_vec(&spec).unwrap_or_default());
+    h.update(webhook_url.as_deref().unwrap_or(""));
+    h.update(serde_json::to_vec(&metadata).unwrap_or_default());
+    Ok(JobRequest {
+        source,
+        spec,
+        webhook_url,
+        metadata,
+        request_hash: hex::encode(h.finalize()),
+    })
+}
+
+/// Only the last path segment, printable, at most 255 bytes.
+fn sanitize_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    if clean.is_empty() || clean == "." || clean == ".." {
+        "upload".into()
+    } else {
+        clean
+    }
+}
+
+async fn spool<S>(
+    mut stream: S,
+    dir: &Path,
+    filename: Option<String>,
+    max_bytes: u64,
+) -> ApiResult<Upload>
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
+{
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(ApiError::internal)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".incoming-")
+        .tempfile_in(dir)
+        .map_err(ApiError::internal)?
+        .into_temp_path();
+    let mut file = tokio::io::BufWriter::with_capacity(
+        1 << 20,
+        tokio::fs::File::create(&tmp)
+            .await
+            .map_err(ApiError::internal)?,
+    );
+    let mut size = 0u64;
+    let mut h = Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            // A body over the server's hard limit shows up as a read error.
+            if e.to_string().contains("length limit") {
+                too_large(max_bytes)
+            } else {
+                ApiError::bad_request("invalid_request", format!("the upload broke off: {e}"))
+            }
+        })?;
+        size += chunk.len() as u64;
+        if size > max_bytes {
+            return Err(too_large(max_bytes));
+        }
+        h.update(&chunk);
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    file.flush().await.map_err(ApiError::internal)?;
+    metrics::counter!("audiotap_bytes_in_total").increment(size);
+    Ok(Upload {
+        file: tmp,
+        filename,
+        size,
+        sha256: hex::encode(h.finalize()),
+    })
+}
+
+pub fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "source_too_large",
+        format!("the upload is larger than the {max}-byte limit"),
+    )
+}
+
+pub type BodyStream = Body;

@@ -1,0 +1,43 @@
+//! The OpenAPI document, generated from the handlers' annotations and the types they use;
+//! `openapi/openapi.yaml` is kept equal to it by a test.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "audiotap", description = "Extract the audio track from video: jobs, synchronous extraction, downloads."),
+    paths(
+        super::jobs::create_job,
+        super::jobs::list_jobs,
+        super::jobs::get_job,
+        super::jobs::delete_job,
+        super::jobs::get_output,
+        super::sync::extract,
+        super::system::healthz,
+        super::system::readyz,
+        super::system::metrics,
+        super::system::openapi_json,
+    ),
+    components(schemas(super::error::Problem, crate::jobs::model::Job, super::jobs::JobList)),
+    modifiers(&BearerAuth),
+    tags((name = "jobs"), (name = "extract"), (name = "system"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as YAML (what `openapi/openapi.yaml` holds).
+pub fn yaml() -> String {
+    ApiDoc::openapi().to_yaml().unwrap_or_default()
+}

@@ -1,0 +1,435 @@
+//! The one service configuration: embedded defaults, then an optional TOML file
+//! (`--config`), then `AUDIOTAP_*` environment variables; validated once at start with a
+//! message that names the offending setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Where outputs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    Local,
+    S3,
+}
+
+/// A secret that never prints.
+#[derive(Clone, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to serve on.
+    pub listen: SocketAddr,
+    /// Local storage, the SQLite job store and temporary files live here.
+    pub data_dir: PathBuf,
+    pub storage: StorageKind,
+    pub s3_bucket: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_prefix: String,
+    pub s3_path_style: bool,
+    /// Redirect output downloads to presigned S3 URLs instead of streaming them.
+    pub s3_presign_downloads: bool,
+    /// `sqlite://…` (default: `<data_dir>/jobs.db`) or `postgres://…`.
+    pub database_url: Option<String>,
+    /// Jobs running at once.
+    pub workers: usize,
+    /// Jobs accepted but not yet running before new ones get 503.
+    pub max_queue: usize,
+    pub max_upload_bytes: u64,
+    /// Bearer keys; with none, only loopback clients are served.
+    pub api_keys: Vec<Secret>,
+    /// Hosts or CIDRs exempt from the private-address refusal (sources and webhooks).
+    pub url_allowlist: Vec<String>,
+    /// `whsec_…` signing key; generated and stored in the data dir when absent.
+    pub webhook_secret: Option<Secret>,
+    pub webhook_backoff_base_ms: u64,
+    pub webhook_backoff_max_ms: u64,
+    pub webhook_max_attempts: u32,
+    /// Attempts at a job that fails for a transient reason (storage down, crash).
+    pub job_max_attempts: u32,
+    /// Wall-clock budget of one extraction.
+    pub job_timeout_secs: u64,
+    /// Timeout of a URL source download.
+    pub fetch_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            data_dir: PathBuf::from("./data"),
+            storage: StorageKind::Local,
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_prefix: String::new(),
+            s3_path_style: false,
+            s3_presign_downloads: false,
+            database_url: None,
+            workers: cores,
+            max_queue: 1000,
+            max_upload_bytes: 4 << 30,
+            api_keys: Vec::new(),
+            url_allowlist: Vec::new(),
+            webhook_secret: None,
+            webhook_backoff_base_ms: 5_000,
+            webhook_backoff_max_ms: 10 * 60 * 1000,
+            webhook_max_attempts: 8,
+            job_max_attempts: 3,
+            job_timeout_secs: 3 * 3600,
+            fetch_timeout_secs: 3600,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// A configuration problem, named precisely.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, then `file` (TOML, keys as the field names), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut cfg = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Apply `AUDIOTAP_*` variables (through `get`, so tests need no process environment).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim()
+                .parse()
+                .map_err(|e| ConfigError(format!("{name}={v:?}: {e}")))
+        }
+        fn boolean(name: &str, v: &str) -> Result<bool, ConfigError> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" | "" => Ok(false),
+                _ => Err(ConfigError(format!("{name}={v:?}: expected true or false"))),
+            }
+        }
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        macro_rules! env {
+            ($name:literal, $apply:expr) => {
+                if let Some(v) = get($name) {
+                    #[allow(clippy::redundant_closure_call)]
+                    ($apply)($name, v.as_str())?;
+                }
+            };
+        }
+        env!("AUDIOTAP_LISTEN", |n, v| -> Result<(), ConfigError> {
+            self.listen = parse(n, v)?;
+            Ok(())
+        });
+        env!("AUDIOTAP_DATA_DIR", |_,
+                                   v: &str|
+         -> Result<(), ConfigError> {
+            self.data_dir = PathBuf::from(v);
+            Ok(())
+        });
+        env!("AUDIOTAP_STORAGE", |n,
+                                  v: &str|
+         -> Result<(), ConfigError> {
+            self.storage = match v.trim().to_ascii_lowercase().as_str() {
+                "local" => StorageKind::Local,
+                "s3" => StorageKind::S3,
+                _ => return Err(ConfigError(format!("{n}={v:?}: expected local or s3"))),
+            };
+            Ok(())
+        });
+        env!("AUDIOTAP_S3_BUCKET", |_,
+                                    v: &str|
+         -> Result<(), ConfigError> {
+            self.s3_bucket = Some(v.to_string());
+            Ok(())
+        });
+        env!("AUDIOTAP_S3_ENDPOINT", |_,
+                                      v: &str|
+         -> Result<(), ConfigError> {
+            self.s3_endpoint = Some(v.to_string());
+            Ok(())
+        });
+        env!("AUDIOTAP_S3_REGION", |_,
+                                    v: &str|
+         -> Result<(), ConfigError> {
+            self.s3_region = v.to_string();
+            Ok(())
+        });
+        env!("AUDIOTAP_S3_PREFIX", |_,
+                                    v: &str|
+         -> Result<(), ConfigError> {
+            self.s3_prefix = v.to_string();
+            Ok(())
+        });
+        env!(
+            "AUDIOTAP_S3_PATH_STYLE",
+            |n, v| -> Result<(), ConfigError> {
+                self.s3_path_style = boolean(n, v)?;
+                Ok(())
+            }
+        );
+        env!("AUDIOTAP_S3_PRESIGN_DOWNLOADS", |n,
+                                               v|
+         -> Result<
+            (),
+            ConfigError,
+        > {
+            self.s3_presign_downloads = boolean(n, v)?;
+            Ok(())
+        });
+        env!(
+            "AUDIOTAP_DATABASE_URL",
+            |_, v: &str| -> Result<(), ConfigError> {
+                self.database_url = Some(v.to_string());
+                Ok(())
+            }
+        );
+        env!("AUDIOTAP_WORKERS", |n, v| -> Result<(), ConfigError> {
+            self.workers = parse(n, v)?;
+            Ok(())
+        });
+        env!("AUDIOTAP_MAX_QUEUE", |n, v| -> Result<(), ConfigError> {
+            self.max_queue = parse(n, v)?;
+            Ok(())
+        });
+        env!(
+            "AUDIOTAP_MAX_UPLOAD_BYTES",
+            |n, v| -> Result<(), ConfigError> {
+                self.max_upload_bytes = parse(n, v)?;
+                Ok(())
+            }
+        );
+        env!("AUDIOTAP_API_KEYS", |_,
+                                   v: &str|
+         -> Result<(), ConfigError> {
+            self.api_keys = list(v).into_iter().map(Secret).collect();
+            Ok(())
+        });
+        env!(
+            "AUDIOTAP_URL_ALLOWLIST",
+            |_, v: &str| -> Result<(), ConfigError> {
+                self.url_allowlist = list(v);
+                Ok(())
+            }
+        );
+        env!(
+            "AUDIOTAP_WEBHOOK_SECRET",
+            |_, v: &str| -> Result<(), ConfigError> {
+                self.webhook_secret = Some(Secret(v.trim().to_string()));
+                Ok(())
+            }
+        );
+        env!("AUDIOTAP_WEBHOOK_BACKOFF_BASE_MS", |n,
+                                                  v|
+         -> Result<
+            (),
+            ConfigError,
+        > {
+            self.webhook_backoff_base_ms = parse(n, v)?;
+            Ok(())
+        });
+        env!("AUDIOTAP_WEBHOOK_BACKOFF_MAX_MS", |n,
+                                                 v|
+         -> Result<
+            (),
+            ConfigError,
+        > {
+            self.webhook_backoff_max_ms = parse(n, v)?;
+            Ok(())
+        });
+        env!("AUDIOTAP_WEBHOOK_MAX_ATTEMPTS", |n,
+                                               v|
+         -> Result<
+            (),
+            ConfigError,
+        > {
+            self.webhook_max_attempts = parse(n, v)?;
+            Ok(())
+        });
+        env!(
+            "AUDIOTAP_JOB_MAX_ATTEMPTS",
+            |n, v| -> Result<(), ConfigError> {
+                self.job_max_attempts = parse(n, v)?;
+                Ok(())
+            }
+        );
+        env!(
+            "AUDIOTAP_JOB_TIMEOUT_SECS",
+            |n, v| -> Result<(), ConfigError> {
+                self.job_timeout_secs = parse(n, v)?;
+                Ok(())
+            }
+        );
+        env!("AUDIOTAP_FETCH_TIMEOUT_SECS", |n,
+                                             v|
+         -> Result<
+            (),
+            ConfigError,
+        > {
+            self.fetch_timeout_secs = parse(n, v)?;
+            Ok(())
+        });
+        env!("AUDIOTAP_SHUTDOWN_GRACE_SECS", |n,
+                                              v|
+         -> Result<
+            (),
+            ConfigError,
+        > {
+            self.shutdown_grace_secs = parse(n, v)?;
+            Ok(())
+        });
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError(m));
+        if self.workers == 0 || self.workers > 1024 {
+            return bad(format!(
+                "workers = {} must be between 1 and 1024",
+                self.workers
+            ));
+        }
+        if self.max_queue == 0 {
+            return bad("max_queue must be at least 1".into());
+        }
+        if self.max_upload_bytes == 0 {
+            return bad("max_upload_bytes must be above 0".into());
+        }
+        if self.storage == StorageKind::S3 && self.s3_bucket.as_deref().is_none_or(str::is_empty) {
+            return bad("storage = s3 needs AUDIOTAP_S3_BUCKET".into());
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return bad(format!(
+                "database_url {url:?} must start with sqlite: or postgres://"
+            ));
+        }
+        if let Some(url) = &self.database_url
+            && !url.starts_with("sqlite:")
+        {
+            return bad("database_url: only SQLite is available in this build (PostgreSQL comes with the many-nodes milestone)".into());
+        }
+        if self.webhook_max_attempts == 0 || self.job_max_attempts == 0 {
+            return bad("webhook_max_attempts and job_max_attempts must be at least 1".into());
+        }
+        if self.webhook_backoff_base_ms == 0
+            || self.webhook_backoff_max_ms < self.webhook_backoff_base_ms
+        {
+            return bad("webhook backoff: base must be > 0 and max >= base".into());
+        }
+        if self.api_keys.iter().any(|k| k.expose().len() < 16) {
+            return bad("every API key must be at least 16 characters".into());
+        }
+        if self.api_keys.is_empty() && !self.listen.ip().is_loopback() {
+            return bad(format!(
+                "listen = {} is not a loopback address and no API keys are set: set AUDIOTAP_API_KEYS or listen on 127.0.0.1",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("jobs.db").display()
+            )
+        })
+    }
+
+    pub fn storage_dir(&self) -> PathBuf {
+        self.data_dir.join("objects")
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+
+    pub fn job_timeout(&self) -> Duration {
+        Duration::from_secs(self.job_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_and_validation() {
+        let mut c = Config::default();
+        let env = |k: &str| match k {
+            "AUDIOTAP_LISTEN" => Some("127.0.0.1:0".to_string()),
+            "AUDIOTAP_WORKERS" => Some("3".to_string()),
+            "AUDIOTAP_URL_ALLOWLIST" => Some("127.0.0.1, 10.0.0.0/8".to_string()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        assert_eq!(c.workers, 3);
+        assert_eq!(c.url_allowlist, vec!["127.0.0.1", "10.0.0.0/8"]);
+        c.validate().unwrap();
+        let mut c2 = c.clone();
+        c2.listen = "0.0.0.0:8080".parse().unwrap();
+        assert!(
+            c2.validate().is_err(),
+            "public listen without keys must be refused"
+        );
+        let err = c
+            .apply_env(|k| (k == "AUDIOTAP_WORKERS").then(|| "many".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("AUDIOTAP_WORKERS"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("super-secret-key-123");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+}

@@ -1,0 +1,190 @@
+//! `audiotap serve`: build the services from a [`Config`], bind, run until a signal, then
+//! shut down gracefully (stop accepting, let running jobs finish within the grace period,
+//! requeue the rest).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+use crate::api::{self, AppState};
+use crate::config::{Config, StorageKind};
+use crate::jobs::store::{JobStore, SqliteStore};
+use crate::jobs::worker::{self, Services};
+use crate::net::webhook::WebhookSecret;
+use crate::net::{UrlGuard, client::ClientOptions, client::guarded_client};
+use crate::storage::{LocalStore, ObjectStore, S3Config, S3Store};
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    // One recorder per process; tests build several applications.
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// The webhook signing key: configured, or generated once and kept in the data dir.
+fn webhook_secret(cfg: &Config) -> anyhow::Result<WebhookSecret> {
+    if let Some(s) = &cfg.webhook_secret {
+        return WebhookSecret::parse(s.expose()).context("AUDIOTAP_WEBHOOK_SECRET");
+    }
+    let path = cfg.data_dir.join("webhook_secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return WebhookSecret::parse(text.trim()).with_context(|| format!("{}", path.display()));
+    }
+    let (secret, text) = WebhookSecret::generate();
+    std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    // Printed once, at first start, so the operator can give it to webhook receivers.
+    tracing::warn!(path = %path.display(), "generated a webhook signing secret (shown once): {text}");
+    Ok(secret)
+}
+
+impl Application {
+    pub async fn build(cfg: Config) -> anyhow::Result<Application> {
+        cfg.validate()?;
+        for dir in [
+            cfg.data_dir.clone(),
+            cfg.tmp_dir(),
+            cfg.data_dir.join("uploads"),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let store: Arc<dyn JobStore> = Arc::new(
+            SqliteStore::open(&cfg.database_url())
+                .await
+                .context("job store")?,
+        );
+        let objects: Arc<dyn ObjectStore> = match cfg.storage {
+            StorageKind::Local => {
+                Arc::new(LocalStore::new(cfg.storage_dir()).context("local storage")?)
+            }
+            StorageKind::S3 => Arc::new(
+                S3Store::new(S3Config {
+                    bucket: cfg.s3_bucket.clone().unwrap_or_default(),
+                    endpoint: cfg.s3_endpoint.clone(),
+                    region: cfg.s3_region.clone(),
+                    prefix: cfg.s3_prefix.clone(),
+                    path_style: cfg.s3_path_style,
+                })
+                .await
+                .context("S3 storage")?,
+            ),
+        };
+        let guard = Arc::new(UrlGuard::new(&cfg.url_allowlist).context("url_allowlist")?);
+        let http = guarded_client(
+            guard.clone(),
+            ClientOptions {
+                connect_timeout: Duration::from_secs(10),
+                timeout: Duration::from_secs(cfg.fetch_timeout_secs),
+                max_redirects: 5,
+                user_agent: concat!("audiotap/", env!("CARGO_PKG_VERSION")).to_string(),
+            },
+        )
+        .context("HTTP client")?;
+        let secret = webhook_secret(&cfg)?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+        let sync_slots = Arc::new(tokio::sync::Semaphore::new(cfg.workers.max(1)));
+        let svc = Arc::new(Services::new(cfg, store, objects, http, guard, secret));
+        worker::recover(&svc).await?;
+        Ok(Application {
+            listener,
+            state: AppState {
+                svc,
+                metrics: metrics_handle(),
+                sync_slots,
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Serve until `shutdown` resolves, then drain.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let svc = self.state.svc.clone();
+        let dispatcher = tokio::spawn(worker::run_dispatcher(svc.clone()));
+        let webhooks = tokio::spawn(worker::run_webhooks(svc.clone()));
+        let app = api::router(self.state.clone());
+        tracing::info!(addr = %self.local_addr(), "audiotap listening");
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server")?;
+        tracing::info!("shutting down: finishing running jobs");
+        svc.begin_shutdown();
+        worker::drain(&svc, Duration::from_secs(svc.config.shutdown_grace_secs)).await;
+        dispatcher.abort();
+        webhooks.abort();
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// `audiotap serve`.
+pub fn serve(config_file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let cfg = Config::load(config_file)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let app = Application::build(cfg).await?;
+        // A stable line scripts (and tests using port 0) read the address from.
+        eprintln!("audiotap: listening on http://{}", app.local_addr());
+        app.run_until(shutdown_signal()).await
+    })
+}
