@@ -127,6 +127,17 @@ pub async fn resolve_checked(
         .await
         .map_err(|e| NetError::unreachable(format!("cannot resolve host {name}: {e}")))?
         .collect();
+    vet_addresses(guard, host, addrs)
+}
+
+/// The resolver's verdict on the addresses `host` resolved to: all of them when every one
+/// passes the guard; refused when any is forbidden or there are none.
+pub fn vet_addresses(
+    guard: &UrlGuard,
+    host: &str,
+    addrs: Vec<SocketAddr>,
+) -> Result<Vec<SocketAddr>, NetError> {
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
     if addrs.is_empty() {
         return Err(NetError::unreachable(format!(
             "host {name} resolves to no address"
@@ -177,5 +188,36 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code(), "source_unreachable");
+    }
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn one_forbidden_address_refuses_the_whole_name() {
+        let guard = UrlGuard::default();
+        let public = addrs(&["8.8.8.8:443", "[2606:4700:4700::1111]:443"]);
+        assert_eq!(
+            vet_addresses(&guard, "ok.example", public.clone()).unwrap(),
+            public
+        );
+        for mixed in [
+            &["8.8.8.8:443", "10.0.0.1:443"][..],
+            &["[::1]:443", "8.8.8.8:443"],
+            &["1.1.1.1:80", "[::ffff:169.254.169.254]:80"],
+        ] {
+            let err = vet_addresses(&guard, "rebind.example", addrs(mixed)).unwrap_err();
+            assert_eq!(err.code(), "url_forbidden", "{mixed:?}");
+        }
+        let err = vet_addresses(&guard, "empty.example", Vec::new()).unwrap_err();
+        assert_eq!(err.code(), "source_unreachable");
+        // Allowlisted by name: private addresses pass.
+        let guard = UrlGuard::new(&["media.internal".into()]).unwrap();
+        let private = addrs(&["10.0.0.1:80", "[fd00::1]:80"]);
+        assert_eq!(
+            vet_addresses(&guard, "media.internal", private.clone()).unwrap(),
+            private
+        );
     }
 }

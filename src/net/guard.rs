@@ -91,8 +91,13 @@ impl UrlGuard {
                 Err(NetError::UrlForbidden(if literal {
                     format!("{ip} is {reason}; add it to AUDIOTAP_URL_ALLOWLIST to allow it")
                 } else {
+                    let article = if reason.starts_with("in ") || reason.starts_with("outside ") {
+                        "an address "
+                    } else {
+                        ""
+                    };
                     format!(
-                        "host {} resolves to {reason}; add the host to \
+                        "host {} resolves to {article}{reason}; add the host to \
                          AUDIOTAP_URL_ALLOWLIST to allow it",
                         normalise_host(host)
                     )
