@@ -4,7 +4,7 @@
 # namespace that has only loopback (`unshare -n`), so fuzzed URL sources and webhook URLs
 # cannot send traffic off this machine: anything but 127.0.0.1 fails at once.
 #
-#   scripts/api-fuzz.sh                 # debug binary, FUZZ_EXAMPLES (default 25) per operation
+#   scripts/api-fuzz.sh                 # debug binary, FUZZ_EXAMPLES (default 50) per operation
 #   AUDIOTAP_BIN=target/release/audiotap scripts/api-fuzz.sh
 set -euo pipefail
 
@@ -48,9 +48,10 @@ echo "api-fuzz: server at $URL (loopback-only network namespace)"
 rc=0
 schemathesis run "$URL/openapi.json" --url "$URL" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
-  --max-examples "${FUZZ_EXAMPLES:-25}" \
+  --max-examples "${FUZZ_EXAMPLES:-50}" \
   --request-timeout 60 \
   --generation-deterministic \
+  --phases examples,fuzzing,stateful \
   --workers 2 || rc=$?
 if grep -q "panicked" "$LOG"; then
   echo "api-fuzz: the server panicked:" >&2
