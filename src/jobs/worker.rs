@@ -156,10 +156,17 @@ pub async fn recover(svc: &Services) -> anyhow::Result<()> {
             "requeued jobs left running by a previous process"
         );
     }
-    let tmp = svc.config.tmp_dir();
-    if let Ok(rd) = std::fs::read_dir(&tmp) {
+    // Temp files of dead jobs and uploads that never finished arriving.
+    if let Ok(rd) = std::fs::read_dir(svc.config.tmp_dir()) {
         for entry in rd.flatten() {
             let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(svc.uploads_dir()) {
+        for entry in rd.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".incoming-") {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
     Ok(())
