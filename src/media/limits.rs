@@ -70,3 +70,39 @@ impl Limits {
         (self.max_duration_secs * f64::from(rate)) as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::probe::TrackKind;
+
+    fn track(channels: u16, rate: u32) -> TrackInfo {
+        TrackInfo {
+            index: 0,
+            kind: TrackKind::Audio,
+            audio_index: Some(0),
+            codec: "aac".into(),
+            profile: None,
+            sample_rate: Some(rate),
+            channels: Some(channels),
+            channel_layout: None,
+            bit_depth: None,
+            language: None,
+            start: 0.0,
+            duration: None,
+        }
+    }
+
+    #[test]
+    fn absurd_claims_are_refused() {
+        let l = Limits::default();
+        assert!(l.check_track(&track(2, 48_000)).is_ok());
+        let e = l.check_track(&track(255, 48_000)).unwrap_err();
+        assert_eq!(e.code(), "limit_exceeded");
+        let e = l.check_track(&track(2, 4_000_000)).unwrap_err();
+        assert_eq!(e.code(), "limit_exceeded");
+        assert!(l.check_decoded(48_000, 0).is_err());
+        assert!(l.check_decoded(0, 2).is_err());
+        assert_eq!(l.max_frames(1000), (48.0 * 3600.0 * 1000.0) as u64);
+    }
+}

@@ -120,3 +120,20 @@ impl Sink for WavSink {
         Ok(self.frames)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_past_the_limit_is_refused_not_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.wav");
+        // A limit of 4000 data bytes stands in for the 4 GiB RIFF ceiling.
+        let mut sink = Box::new(WavSink::create(&path, 48_000, 2, 16, false, false, 4000).unwrap());
+        sink.write(&[0.1; 2000]).unwrap(); // 1000 frames = 4000 bytes: at the limit
+        let err = sink.write(&[0.1; 2]).unwrap_err();
+        assert_eq!(err.code(), "limit_exceeded");
+        assert!(MAX_WAV_DATA_BYTES < u64::from(u32::MAX));
+    }
+}
