@@ -533,7 +533,10 @@ mod tests {
         assert_eq!(part_size(PART_SIZE * MAX_PARTS), PART_SIZE);
         let big = 200u64 << 30; // 200 GiB
         let p = part_size(big);
-        assert!(big.div_ceil(p) <= MAX_PARTS && p.is_multiple_of(1 << 20), "{p}");
+        assert!(
+            big.div_ceil(p) <= MAX_PARTS && p.is_multiple_of(1 << 20),
+            "{p}"
+        );
     }
 
     #[test]
