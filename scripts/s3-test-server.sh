@@ -44,7 +44,7 @@ garage_bin() {
 
 cmd_install() {
   local bin
-  if bin="$(garage_bin)" && "$bin" --version 2>/dev/null | grep -q "v$GARAGE_VERSION\."; then
+  if bin="$(garage_bin)" && "$bin" --version 2>/dev/null | grep -qE "[ :v]${GARAGE_VERSION/./\\.}\."; then
     log "$("$bin" --version | head -n1) already installed at $bin"
     return
   fi

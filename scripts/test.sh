@@ -5,7 +5,8 @@
 #   3. fixtures (generated only when fixtures/media/manifest.json is missing)
 #   4. cargo fmt --check
 #   5. cargo clippy --all-targets -- -D warnings
-#   6. cargo test --all-targets
+#   6. S3 test server (Garage, installed once, started on loopback) for tests/storage.rs
+#   7. cargo test --all-targets
 # With CI=true, cargo also runs with --locked (Cargo.lock must be committed and current).
 set -euo pipefail
 
@@ -59,6 +60,18 @@ cargo fmt --all --check
 
 section "cargo clippy --all-targets -- -D warnings"
 cargo clippy "${LOCKED[@]}" --all-targets -- -D warnings
+
+section "S3 test server (scripts/s3-test-server.sh: Garage on loopback)"
+# tests/storage.rs runs its S3 suite against it; with CI set, that suite fails without one.
+if [[ -z "${AUDIOTAP_TEST_S3_ENDPOINT:-}" ]]; then
+  scripts/s3-test-server.sh install
+  if ! scripts/s3-test-server.sh status 2>/dev/null; then
+    trap 'rc=$?; set +e; scripts/s3-test-server.sh stop >/dev/null 2>&1; (exit $rc); on_exit' EXIT
+  fi
+  eval "$(scripts/s3-test-server.sh start)"
+else
+  echo "using the S3 server at $AUDIOTAP_TEST_S3_ENDPOINT"
+fi
 
 section "cargo test --all-targets"
 cargo test "${LOCKED[@]}" --all-targets
