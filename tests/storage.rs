@@ -356,10 +356,19 @@ async fn local_store() {
         "audio/wav"
     );
 
-    // A folder of objects is not an object.
+    // A folder of objects is not an object, and neither can become one.
     assert_not_found(store.head("manual").await, "folder");
     store.delete("manual").await.unwrap();
     assert!(root.join("manual/a.m4a").exists());
+    let src = write(&scratch, "x", b"x");
+    for key in ["manual", "manual/a.m4a/child"] {
+        match store.put_file(key, &src, "audio/wav").await {
+            Err(StorageError::InvalidKey(_)) => {}
+            other => panic!("put {key:?}: expected InvalidKey, got {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read(root.join("manual/a.m4a")).unwrap(), b"abc");
+    assert_eq!(walk(&root).len(), 3, "{:?}", walk(&root));
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
