@@ -44,7 +44,7 @@ garage_bin() {
 
 cmd_install() {
   local bin
-  if bin="$(garage_bin)" && "$bin" --version 2>/dev/null | grep -q "v$GARAGE_VERSION\."; then
+  if bin="$(garage_bin)" && "$bin" --version 2>/dev/null | grep -qE "[ :v]${GARAGE_VERSION/./\\.}\."; then
     log "$("$bin" --version | head -n1) already installed at $bin"
     return
   fi
@@ -103,23 +103,17 @@ export AWS_SECRET_ACCESS_KEY=$GARAGE_DEFAULT_SECRET_KEY
 ENV
 }
 
-# Ready = the default bucket answers a signed-less request with an S3 error body
-# (AccessDenied / 403), i.e. the API is up and the single-node layout is applied.
+# Ready = the S3 API listens; Garage creates the default key, bucket and single-node layout
+# before it starts listening.
 wait_ready() {
   local port pid="$1"
   port="$(s3_port)"
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 300); do
     kill -0 "$pid" 2>/dev/null || { tail -n 30 "$DIR/garage.log" >&2; die "garage exited"; }
-    if ! port_free "$port" && grep -qiE "default bucket|created bucket|$BUCKET" "$DIR/garage.log" 2>/dev/null; then
+    if grep -q "S3 API server listening" "$DIR/garage.log" 2>/dev/null && ! port_free "$port"; then
       return 0
     fi
-    if ! port_free "$port" && ! grep -qi "bucket" "$DIR/garage.log" 2>/dev/null && [[ -n "${SEEN_PORT:-}" ]]; then
-      SEEN_PORT=$((SEEN_PORT + 1))
-      ((SEEN_PORT > 10)) && return 0
-    elif ! port_free "$port"; then
-      SEEN_PORT=1
-    fi
-    sleep 0.2
+    sleep 0.1
   done
   tail -n 30 "$DIR/garage.log" >&2
   die "garage did not answer on 127.0.0.1:$port within 30 s"
@@ -140,7 +134,7 @@ cmd_start() {
   GARAGE_DEFAULT_ACCESS_KEY="$GARAGE_DEFAULT_ACCESS_KEY" \
     GARAGE_DEFAULT_SECRET_KEY="$GARAGE_DEFAULT_SECRET_KEY" \
     GARAGE_DEFAULT_BUCKET="$BUCKET" \
-    RUST_LOG="${RUST_LOG:-garage=info}" \
+    RUST_LOG="${RUST_LOG:-garage=info}" NO_COLOR=1 \
     setsid "$bin" -c "$DIR/garage.toml" server --single-node --default-bucket \
     >"$DIR/garage.log" 2>&1 </dev/null &
   pid=$!

@@ -61,11 +61,17 @@ cargo fmt --all --check
 section "cargo clippy --all-targets -- -D warnings"
 cargo clippy "${LOCKED[@]}" --all-targets -- -D warnings
 
-section "S3 test server (Garage, loopback only)"
-# Installs Garage with cargo the first time (about 10 minutes on 2 cores), then reuses it.
-scripts/s3-test-server.sh install
-eval "$(scripts/s3-test-server.sh start)"
-trap 'rc=$?; scripts/s3-test-server.sh stop >/dev/null 2>&1 || true; (exit $rc); on_exit' EXIT
+section "S3 test server (scripts/s3-test-server.sh: Garage on loopback)"
+# tests/storage.rs runs its S3 suite against it; with CI set, that suite fails without one.
+if [[ -z "${AUDIOTAP_TEST_S3_ENDPOINT:-}" ]]; then
+  scripts/s3-test-server.sh install
+  if ! scripts/s3-test-server.sh status 2>/dev/null; then
+    trap 'rc=$?; set +e; scripts/s3-test-server.sh stop >/dev/null 2>&1; (exit $rc); on_exit' EXIT
+  fi
+  eval "$(scripts/s3-test-server.sh start)"
+else
+  echo "using the S3 server at $AUDIOTAP_TEST_S3_ENDPOINT"
+fi
 
 section "cargo test --all-targets"
 cargo test "${LOCKED[@]}" --all-targets

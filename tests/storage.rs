@@ -2,6 +2,7 @@
 //! `AUDIOTAP_TEST_S3_ENDPOINT` is set (see `scripts/s3-test-server.sh`). With `CI` set and no
 //! S3 endpoint, the S3 test fails instead of skipping.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -189,6 +190,11 @@ async fn multipart(store: &dyn ObjectStore, scratch: &Path) {
         .unwrap();
     assert_eq!(put.size, data.len() as u64);
     assert_eq!(put.content_type, "audio/mp4");
+    if store.kind() == "s3" {
+        // S3's multipart ETag ends in the part count: proof the multipart path ran.
+        let etag = put.etag.as_deref().unwrap_or_default();
+        assert!(etag.ends_with("-3\""), "multipart ETag {etag:?}");
+    }
 
     let body = store.get("suite/big.m4a", None).await.unwrap();
     assert_eq!(body.meta.size, data.len() as u64);
@@ -350,10 +356,19 @@ async fn local_store() {
         "audio/wav"
     );
 
-    // A folder of objects is not an object.
+    // A folder of objects is not an object, and neither can become one.
     assert_not_found(store.head("manual").await, "folder");
     store.delete("manual").await.unwrap();
     assert!(root.join("manual/a.m4a").exists());
+    let src = write(&scratch, "x", b"x");
+    for key in ["manual", "manual/a.m4a/child"] {
+        match store.put_file(key, &src, "audio/wav").await {
+            Err(StorageError::InvalidKey(_)) => {}
+            other => panic!("put {key:?}: expected InvalidKey, got {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read(root.join("manual/a.m4a")).unwrap(), b"abc");
+    assert_eq!(walk(&root).len(), 3, "{:?}", walk(&root));
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -381,7 +396,9 @@ fn s3_config() -> Option<S3Config> {
                  Start the test server: eval \"$(scripts/s3-test-server.sh start)\""
             );
         }
-        eprintln!(
+        // Straight to stderr: libtest would swallow eprintln! of a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED s3_store: AUDIOTAP_TEST_S3_ENDPOINT is not set \
              (eval \"$(scripts/s3-test-server.sh start)\" to run it)"
         );
@@ -459,6 +476,37 @@ async fn s3_store() {
     assert!(uploads.is_empty(), "multipart uploads left: {uploads:?}");
 
     source_truncated_mid_upload(&store, &client, &cfg, tmp.path()).await;
+    unreachable_or_misconfigured(&cfg).await;
+}
+
+/// A bucket that does not exist is a back-end fault; a server that does not answer is I/O.
+async fn unreachable_or_misconfigured(cfg: &S3Config) {
+    let no_bucket = S3Store::new(S3Config {
+        bucket: "audiotap-no-such-bucket".into(),
+        ..cfg.clone()
+    })
+    .await
+    .unwrap();
+    let err = no_bucket.check().await.unwrap_err();
+    assert_eq!(err.code(), "storage_unavailable", "{err}");
+
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = S3Store::new(S3Config {
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        ..cfg.clone()
+    })
+    .await
+    .unwrap();
+    let err = down.check().await.unwrap_err();
+    assert_eq!(err.code(), "storage_io", "{err}");
+    assert!(err.is_transient());
+    let err = down.head("suite/small.wav").await.unwrap_err();
+    assert_eq!(err.code(), "storage_io", "{err}");
 }
 
 /// The source file shrinks while its multipart upload runs: the put fails, the upload is

@@ -6,6 +6,10 @@
 //! can ever name a sidecar or an in-progress upload. When a sidecar is missing (a file copied
 //! in by hand), the content type comes from the extension (`wav` → `audio/wav`, `m4a` →
 //! `audio/mp4`).
+//!
+//! Unlike S3, a folder cannot hold both `a` and `a/b`: the second such put fails with
+//! `InvalidKey`. Concurrent puts to one key: the last rename wins (its sidecar may briefly
+//! pair with the other's bytes).
 
 use std::fs::{self, File};
 use std::io::{self, Read, SeekFrom, Write};
@@ -174,8 +178,23 @@ fn put_blocking(
         .expect("a validated key has a file name")
         .to_string_lossy();
     let write_err = |e| io_err("write", key, e);
+    // A file system cannot hold both `a` and `a/b`, which S3 can: refuse such keys up front.
+    if dest.is_dir() {
+        return Err(StorageError::InvalidKey(format!(
+            "{key:?} is a folder of other objects"
+        )));
+    }
 
-    let (tmp, mut out) = TempFile::create(dir, &name).map_err(write_err)?;
+    let (tmp, mut out) = TempFile::create(dir, &name).map_err(|e| {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory
+        ) {
+            StorageError::InvalidKey(format!("a parent of {key:?} is an object"))
+        } else {
+            write_err(e)
+        }
+    })?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; COPY_BUF];
     let mut size = 0u64;
