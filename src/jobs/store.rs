@@ -155,7 +155,9 @@ impl JobStore for SqliteStore {
     ) -> StoreResult<Inserted> {
         let owner = owner.unwrap_or("");
         let _guard = self.claim.lock().await;
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE takes the write lock up front: a deferred transaction that reads and
+        // then writes fails at once (SQLITE_BUSY_SNAPSHOT) when a worker wrote in between.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(idem) = idem {
             let found =
                 sqlx::query("SELECT idem_hash, doc FROM jobs WHERE owner = ? AND idem_key = ?")

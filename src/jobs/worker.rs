@@ -164,7 +164,11 @@ pub async fn recover(svc: &Services) -> anyhow::Result<()> {
     }
     if let Ok(rd) = std::fs::read_dir(svc.uploads_dir()) {
         for entry in rd.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(".incoming-") {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".incoming-")
+            {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -545,6 +549,17 @@ async fn deliver(svc: &Services, id: Uuid) {
     // sends the same bytes.
     let mut snapshot = job.clone();
     snapshot.webhook = None;
+    snapshot.updated_at = job.finished_at.unwrap_or(job.updated_at);
+    for step in snapshot
+        .steps
+        .iter_mut()
+        .filter(|s| s.name == StepName::Notify)
+    {
+        step.status = StepStatus::Pending;
+        step.started_at = None;
+        step.finished_at = None;
+        step.duration_ms = None;
+    }
     let event = hook
         .event
         .clone()
