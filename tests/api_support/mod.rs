@@ -198,6 +198,34 @@ impl TestServer {
             .push("---- killed (SIGKILL) ----".into());
     }
 
+    /// Send SIGTERM (graceful shutdown) and wait up to `timeout` for the process to exit;
+    /// returns whether it exited successfully in time.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.log
+                    .lock()
+                    .unwrap()
+                    .push("---- exited after SIGTERM ----".into());
+                return status.success();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Start a new process on the same data dir and environment (a new port).
     pub async fn restart(&mut self) {
         self.kill9();
