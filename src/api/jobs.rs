@@ -20,6 +20,17 @@ fn parse_id(id: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("no job {id:?}")))
 }
 
+/// The caller's job by its id in the path: 404 for a bad id, another key's job, or none.
+async fn callers_job(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Job> {
+    let id = parse_id(id)?;
+    state
+        .svc
+        .store
+        .get(id, caller.owner.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+}
+
 fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut u) => {
@@ -188,14 +199,7 @@ pub(crate) async fn get_job(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Job>> {
-    let id = parse_id(&id)?;
-    let job = state
-        .svc
-        .store
-        .get(id, caller.owner.as_deref())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
-    Ok(Json(job))
+    Ok(Json(callers_job(&state, &caller, &id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -283,13 +287,8 @@ pub(crate) async fn delete_job(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
-    let svc = &state.svc;
-    let job = svc
-        .store
-        .get(id, caller.owner.as_deref())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    let job = callers_job(&state, &caller, &id).await?;
+    let (id, svc) = (job.id, &state.svc);
     match job.status {
         JobStatus::Queued => {
             if let Some(canceled) = svc.store.cancel_queued(id).await? {
@@ -347,13 +346,8 @@ pub(crate) async fn get_output(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
-    let svc = &state.svc;
-    let job = svc
-        .store
-        .get(id, caller.owner.as_deref())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    let job = callers_job(&state, &caller, &id).await?;
+    let (id, svc) = (job.id, &state.svc);
     let Some(out) = job
         .output
         .clone()
