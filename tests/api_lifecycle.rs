@@ -122,3 +122,38 @@ async fn jobs_store_outputs_in_s3_and_serve_them_back() {
     let gone = srv.get(&format!("/v1/jobs/{id}/output")).await;
     gone.expect_problem(409, Some("not_ready"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_503_with_retry_after() {
+    // One worker busy on a slow download, one job waiting: the queue (1) is full.
+    let srv = TestServer::start(
+        ServerConfig::new()
+            .env("AUDIOTAP_WORKERS", "1")
+            .env("AUDIOTAP_MAX_QUEUE", "1"),
+    )
+    .await;
+    let slow = MediaSource::start(media(MP4), Duration::from_secs(3)).await;
+    let first = srv
+        .create_json(&json!({"source": {"url": slow.url()}}))
+        .await;
+    first.expect_status(202);
+    let first_id = job_id(&first.json());
+    srv.wait_job(&first_id, "running", |j| j["status"] == "running")
+        .await;
+    srv.create_json(&json!({"source": {"url": slow.url()}}))
+        .await
+        .expect_status(202);
+    let refused = srv
+        .create_json(&json!({"source": {"url": slow.url()}}))
+        .await;
+    let problem = refused.expect_problem(503, Some("queue_full"));
+    assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    let retry = refused.header("retry-after").expect("Retry-After on 503");
+    assert!(
+        retry.parse::<u64>().is_ok_and(|s| s > 0),
+        "Retry-After: {retry}"
+    );
+    // The refused request made no job.
+    let list = srv.get("/v1/jobs").await;
+    assert_eq!(page_ids(&list.json()).len(), 2);
+}
