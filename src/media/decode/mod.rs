@@ -4,6 +4,7 @@
 
 pub(crate) mod ffmpeg;
 mod mp4edit;
+mod parallel;
 pub(crate) mod symphonia;
 
 use std::path::Path;
@@ -12,6 +13,11 @@ use crate::error::{Error, Result};
 use crate::media::limits::Limits;
 use crate::media::probe::{EngineKind, ProbeInfo, TrackInfo};
 use crate::media::spec::Engine;
+
+/// Tracks at least this long are decoded on several cores (when the format allows).
+const PARALLEL_MIN_SECS: f64 = 60.0;
+/// Length of one parallel decoding segment.
+const PARALLEL_SEGMENT_SECS: f64 = 10.0;
 
 /// A decoder positioned on one audio track.
 ///
@@ -62,12 +68,26 @@ pub(crate) fn open(
     let via_symphonia = |probe: ProbeInfo| -> Result<Opened> {
         let track = select(&probe)?;
         limits.check_track(&track)?;
-        let decoder = symphonia::SymphoniaDecoder::open(path, &track, limits)?;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        let decoder: Box<dyn Decoder> =
+            if threads > 1 && parallel::suitable(&probe.container, &track, PARALLEL_MIN_SECS) {
+                Box::new(parallel::ParallelDecoder::open(
+                    path,
+                    &track,
+                    limits,
+                    threads,
+                    PARALLEL_SEGMENT_SECS,
+                )?)
+            } else {
+                Box::new(symphonia::SymphoniaDecoder::open(path, &track, limits)?)
+            };
         Ok(Opened {
             probe,
             track,
             engine: EngineKind::Symphonia,
-            decoder: Box::new(decoder),
+            decoder,
         })
     };
     match engine {

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::media::limits::Limits;
 use crate::media::probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, aac_profile};
 
-fn open_reader(path: &Path) -> Result<Box<dyn FormatReader + 'static>> {
+pub(super) fn open_reader(path: &Path) -> Result<Box<dyn FormatReader + 'static>> {
     let file =
         File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
@@ -40,7 +40,7 @@ fn open_reader(path: &Path) -> Result<Box<dyn FormatReader + 'static>> {
         .map_err(|e| map_err(e, "cannot read the container"))
 }
 
-fn map_err(e: SymError, what: &str) -> Error {
+pub(super) fn map_err(e: SymError, what: &str) -> Error {
     match e {
         SymError::Unsupported(s) => Error::UnsupportedFormat(format!("{what}: {s}")),
         SymError::LimitError(s) => Error::LimitExceeded(format!("{what}: {s}")),
