@@ -147,3 +147,50 @@ pub(crate) fn aac_profile(asc: &[u8]) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::decode::symphonia::cannot_decode;
+
+    fn aac(profile: Option<&str>, rate: u32) -> TrackInfo {
+        TrackInfo {
+            index: 1,
+            kind: TrackKind::Audio,
+            audio_index: Some(0),
+            codec: "aac".into(),
+            profile: profile.map(str::to_string),
+            sample_rate: Some(rate),
+            channels: Some(2),
+            channel_layout: None,
+            bit_depth: None,
+            language: None,
+            start: 0.0,
+            duration: None,
+        }
+    }
+
+    #[test]
+    fn aac_profiles_from_audio_specific_config() {
+        // 0x1190: AAC-LC, 48 kHz, stereo (what FFmpeg's encoder writes).
+        assert_eq!(aac_profile(&[0x11, 0x90]), Some("LC"));
+        assert_eq!(aac_profile(&[5 << 3, 0]), Some("HE-AAC"));
+        assert_eq!(aac_profile(&[29 << 3, 0]), Some("HE-AACv2"));
+        assert_eq!(aac_profile(&[]), None);
+    }
+
+    /// HE-AAC, and LC at a core rate that may hide implicit SBR, go to FFmpeg's decoder:
+    /// Symphonia would silently decode them at half rate without the SBR band.
+    #[test]
+    fn he_aac_is_routed_to_ffmpeg() {
+        assert!(cannot_decode("mp4", &aac(Some("LC"), 48_000)).is_none());
+        assert!(cannot_decode("mp4", &aac(Some("HE-AAC"), 48_000)).is_some());
+        assert!(cannot_decode("mp4", &aac(Some("HE-AACv2"), 48_000)).is_some());
+        assert!(cannot_decode("mp4", &aac(Some("LC"), 24_000)).is_some());
+        assert!(cannot_decode("mp4", &aac(None, 48_000)).is_some());
+        let mut mp3 = aac(None, 48_000);
+        mp3.codec = "mp3".into();
+        assert!(cannot_decode("matroska", &mp3).is_some());
+        assert!(cannot_decode("mp4", &mp3).is_none());
+    }
+}
