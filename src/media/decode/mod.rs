@@ -149,6 +149,13 @@ impl EditCutter {
         EditCutter { skip, keep }
     }
 
+    /// Drop the edit's priming and cut to its presented length, at the decoded `rate`.
+    pub(crate) fn for_edit(edit: &mp4edit::TrackEdit, rate: u32) -> Self {
+        let skip = (edit.media_time as f64 * f64::from(rate) / f64::from(edit.media_timescale))
+            .round() as u64;
+        EditCutter::new(skip, edit.duration_secs.map(|d| secs_to_frames(d, rate)))
+    }
+
     /// The sub-range of an interleaved block of `frames` frames to present, or `None` when the
     /// presentation has ended.
     pub(crate) fn cut(&mut self, frames: usize) -> Option<std::ops::Range<usize>> {

@@ -18,7 +18,7 @@ use symphonia::core::formats::{SeekMode, SeekTo};
 use symphonia::core::units::Timestamp;
 
 use super::symphonia::{map_err, open_reader};
-use super::{Decoder, EditCutter, mp4edit, secs_to_frames};
+use super::{Decoder, EditCutter, mp4edit};
 use crate::error::{Error, Result};
 use crate::media::limits::Limits;
 use crate::media::probe::TrackInfo;
@@ -327,11 +327,7 @@ impl Decoder for ParallelDecoder {
                 self.rate = rate;
                 self.channels = channels;
                 if let Some(edit) = self.edit {
-                    let r = f64::from(rate);
-                    let skip = (edit.media_time as f64 * r / f64::from(edit.media_timescale))
-                        .round() as u64;
-                    self.cutter =
-                        EditCutter::new(skip, edit.duration_secs.map(|d| secs_to_frames(d, rate)));
+                    self.cutter = EditCutter::for_edit(&edit, rate);
                 }
             } else if rate != self.rate || channels != self.channels {
                 return Err(Error::UnsupportedCodec(

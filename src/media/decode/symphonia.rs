@@ -17,7 +17,7 @@ use symphonia::core::formats::{FormatOptions, FormatReader, Track};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
-use super::{Decoder, EditCutter, mp4edit, secs_to_frames};
+use super::{Decoder, EditCutter, mp4edit};
 use crate::error::{Error, Result};
 use crate::media::limits::Limits;
 use crate::media::probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, aac_profile};
@@ -571,13 +571,7 @@ impl Decoder for SymphoniaDecoder {
             if self.decoded_frames == 0
                 && let Some(edit) = self.edit
             {
-                let rate = f64::from(self.rate);
-                let skip = (edit.media_time as f64 * rate / f64::from(edit.media_timescale)).round()
-                    as u64;
-                self.cutter = EditCutter::new(
-                    skip,
-                    edit.duration_secs.map(|d| secs_to_frames(d, self.rate)),
-                );
+                self.cutter = EditCutter::for_edit(&edit, self.rate);
             }
             let frames = buf.frames();
             if frames == 0 {
