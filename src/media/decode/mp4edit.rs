@@ -171,6 +171,139 @@ fn parse_trak(trak: &[u8], movie_ts: u32) -> Option<TrackEdit> {
     Some(edit)
 }
 
+/// Durations in seconds of the tracks of a fragmented MP4 (empty `moov` sample tables):
+/// the end of each track's last fragment (`tfdt` + its `trun` sample durations, falling
+/// back to `tfhd`/`trex` defaults), in `trak` order. `None` for a file that is not
+/// fragmented or cannot be walked.
+pub(crate) fn fragmented_durations<R: Read + Seek>(r: &mut R) -> Option<Vec<Option<f64>>> {
+    let len = r.seek(SeekFrom::End(0)).ok()?;
+    let mut pos = 0u64;
+    // (track_ID, media timescale, trex default duration) per trak, in order.
+    let mut tracks: Vec<(u32, u32, u32)> = Vec::new();
+    let mut ends: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
+    let mut moofs = 0usize;
+    for _ in 0..1_000_000 {
+        if pos + 8 > len {
+            break;
+        }
+        r.seek(SeekFrom::Start(pos)).ok()?;
+        let mut hdr = [0u8; 16];
+        r.read_exact(&mut hdr[..8]).ok()?;
+        let mut size = u64::from(u32::from_be_bytes(hdr[0..4].try_into().ok()?));
+        let kind: [u8; 4] = [hdr[4], hdr[5], hdr[6], hdr[7]];
+        let mut header_len = 8u64;
+        if size == 1 {
+            r.read_exact(&mut hdr[8..16]).ok()?;
+            size = u64::from_be_bytes(hdr[8..16].try_into().ok()?);
+            header_len = 16;
+        } else if size == 0 {
+            size = len - pos;
+        }
+        if size < header_len || pos.checked_add(size)? > len {
+            break;
+        }
+        let body_len = size - header_len;
+        if (&kind == b"moov" || &kind == b"moof") && body_len <= MAX_MOOV_BYTES {
+            let mut body = vec![0u8; usize::try_from(body_len).ok()?];
+            r.read_exact(&mut body).ok()?;
+            if &kind == b"moov" {
+                tracks = fragment_tracks(&body);
+            } else {
+                moofs += 1;
+                for (_, traf) in boxes(&body).filter(|(k, _)| k == b"traf") {
+                    if let Some((id, end)) = traf_end(traf, &tracks) {
+                        let e = ends.entry(id).or_insert(0);
+                        *e = (*e).max(end);
+                    }
+                }
+            }
+        }
+        pos += size;
+    }
+    if moofs == 0 || tracks.is_empty() {
+        return None;
+    }
+    Some(
+        tracks
+            .iter()
+            .map(|&(id, ts, _)| ends.get(&id).map(|&end| end as f64 / f64::from(ts.max(1))))
+            .collect(),
+    )
+}
+
+fn fragment_tracks(moov: &[u8]) -> Vec<(u32, u32, u32)> {
+    let trex: Vec<(u32, u32)> = child(moov, b"mvex")
+        .map(|mvex| {
+            boxes(mvex)
+                .filter(|(k, _)| k == b"trex")
+                .filter_map(|(_, b)| Some((be_u32(b, 4)?, be_u32(b, 12)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    boxes(moov)
+        .filter(|(k, _)| k == b"trak")
+        .map(|(_, trak)| {
+            let id = child(trak, b"tkhd")
+                .and_then(|t| be_u32(t, if t.first() == Some(&1) { 20 } else { 12 }))
+                .unwrap_or(0);
+            let ts = child(trak, b"mdia")
+                .and_then(|m| child(m, b"mdhd"))
+                .and_then(header_timescale)
+                .unwrap_or(1);
+            let default = trex.iter().find(|(t, _)| *t == id).map_or(0, |&(_, d)| d);
+            (id, ts, default)
+        })
+        .collect()
+}
+
+/// (track_ID, end time in media ticks) of one `traf`.
+fn traf_end(traf: &[u8], tracks: &[(u32, u32, u32)]) -> Option<(u32, u64)> {
+    let tfhd = child(traf, b"tfhd")?;
+    let flags = be_u32(tfhd, 0)? & 0x00FF_FFFF;
+    let id = be_u32(tfhd, 4)?;
+    let mut at = 8;
+    if flags & 0x01 != 0 {
+        at += 8; // base data offset
+    }
+    if flags & 0x02 != 0 {
+        at += 4; // sample description index
+    }
+    let mut default = tracks.iter().find(|t| t.0 == id).map_or(0, |t| t.2);
+    if flags & 0x08 != 0 {
+        default = be_u32(tfhd, at)?;
+    }
+    let base = match child(traf, b"tfdt") {
+        Some(t) if t.first() == Some(&1) => be_u64(t, 4)?,
+        Some(t) => u64::from(be_u32(t, 4)?),
+        None => 0,
+    };
+    let mut total = 0u64;
+    for (_, trun) in boxes(traf).filter(|(k, _)| k == b"trun") {
+        let tflags = be_u32(trun, 0)? & 0x00FF_FFFF;
+        let count = be_u32(trun, 4)? as usize;
+        let mut p = 8;
+        if tflags & 0x01 != 0 {
+            p += 4; // data offset
+        }
+        if tflags & 0x04 != 0 {
+            p += 4; // first sample flags
+        }
+        let per_sample = [0x100u32, 0x200, 0x400, 0x800]
+            .iter()
+            .filter(|&&f| tflags & f != 0)
+            .count()
+            * 4;
+        if tflags & 0x100 == 0 {
+            total += u64::from(default) * count as u64;
+            continue;
+        }
+        for i in 0..count.min(1 << 20) {
+            total += u64::from(be_u32(trun, p + i * per_sample)?);
+        }
+    }
+    Some((id, base + total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +353,19 @@ mod tests {
         assert_eq!(e.media_timescale, 48000);
         assert!((e.offset_secs - 0.5).abs() < 1e-9);
         assert_eq!(e.duration_secs, Some(2.0));
+    }
+
+    #[test]
+    fn fragmented_track_durations() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/media/mp4_aac_frag.mp4");
+        let d = fragmented_durations(&mut std::fs::File::open(path).unwrap()).unwrap();
+        // Video then audio; the audio runs 2 s plus the encoder's priming and padding.
+        let audio = d[1].unwrap();
+        assert!((2.0..2.05).contains(&audio), "{d:?}");
+        let plain =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/media/mp4_aac.mp4");
+        assert!(fragmented_durations(&mut std::fs::File::open(plain).unwrap()).is_none());
     }
 
     #[test]

@@ -228,6 +228,15 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         tracks.push(info);
     }
     fill_from_first_packet(&mut reader, &mut tracks);
+    if container == "mp4" && tracks.iter().any(|t| t.duration.is_none()) {
+        // Fragmented MP4: the moov has no samples; the fragments say how long each track is.
+        let frag = File::open(path)
+            .ok()
+            .and_then(|mut f| mp4edit::fragmented_durations(&mut f));
+        for (t, d) in tracks.iter_mut().zip(frag.unwrap_or_default()) {
+            t.duration = t.duration.or(d);
+        }
+    }
     let media = reader.media_info();
     let container_duration = media
         .time_base
