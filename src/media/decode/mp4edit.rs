@@ -31,37 +31,48 @@ pub(crate) fn read_track_edits<R: Read + Seek>(r: &mut R) -> Option<Vec<Option<T
     let len = r.seek(SeekFrom::End(0)).ok()?;
     let mut pos = 0u64;
     for _ in 0..MAX_TOP_LEVEL_BOXES {
-        if pos + 8 > len {
-            return None;
-        }
-        r.seek(SeekFrom::Start(pos)).ok()?;
-        let mut hdr = [0u8; 16];
-        r.read_exact(&mut hdr[..8]).ok()?;
-        let mut size = u64::from(u32::from_be_bytes(hdr[0..4].try_into().ok()?));
-        let kind: [u8; 4] = [hdr[4], hdr[5], hdr[6], hdr[7]];
-        let mut header_len = 8u64;
-        if size == 1 {
-            r.read_exact(&mut hdr[8..16]).ok()?;
-            size = u64::from_be_bytes(hdr[8..16].try_into().ok()?);
-            header_len = 16;
-        } else if size == 0 {
-            size = len - pos;
-        }
-        if size < header_len || pos.checked_add(size)? > len {
-            return None;
-        }
+        let (kind, body_len, size) = top_level_box(r, pos, len)?;
         if &kind == b"moov" {
-            let body = size - header_len;
-            if body > MAX_MOOV_BYTES {
-                return None;
-            }
-            let mut buf = vec![0u8; usize::try_from(body).ok()?];
-            r.read_exact(&mut buf).ok()?;
-            return Some(parse_moov(&buf));
+            return Some(parse_moov(&read_body(r, body_len)?));
         }
         pos += size;
     }
     None
+}
+
+/// The header of the top-level box at `pos`: (type, body length, whole size), with the
+/// reader left at the body. `None` past the end or for a size that does not fit the file.
+fn top_level_box<R: Read + Seek>(r: &mut R, pos: u64, len: u64) -> Option<([u8; 4], u64, u64)> {
+    if pos + 8 > len {
+        return None;
+    }
+    r.seek(SeekFrom::Start(pos)).ok()?;
+    let mut hdr = [0u8; 16];
+    r.read_exact(&mut hdr[..8]).ok()?;
+    let mut size = u64::from(u32::from_be_bytes(hdr[0..4].try_into().ok()?));
+    let kind: [u8; 4] = [hdr[4], hdr[5], hdr[6], hdr[7]];
+    let mut header_len = 8u64;
+    if size == 1 {
+        r.read_exact(&mut hdr[8..16]).ok()?;
+        size = u64::from_be_bytes(hdr[8..16].try_into().ok()?);
+        header_len = 16;
+    } else if size == 0 {
+        size = len - pos;
+    }
+    if size < header_len || pos.checked_add(size)? > len {
+        return None;
+    }
+    Some((kind, size - header_len, size))
+}
+
+/// Read a box body the reader is positioned at; a body over the cap is not one we trust.
+fn read_body<R: Read>(r: &mut R, body_len: u64) -> Option<Vec<u8>> {
+    if body_len > MAX_MOOV_BYTES {
+        return None;
+    }
+    let mut buf = vec![0u8; usize::try_from(body_len).ok()?];
+    r.read_exact(&mut buf).ok()?;
+    Some(buf)
 }
 
 /// Iterates the child boxes of a box body: (type, body).
@@ -183,29 +194,13 @@ pub(crate) fn fragmented_durations<R: Read + Seek>(r: &mut R) -> Option<Vec<Opti
     let mut ends: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
     let mut moofs = 0usize;
     for _ in 0..1_000_000 {
-        if pos + 8 > len {
+        let Some((kind, body_len, size)) = top_level_box(r, pos, len) else {
             break;
-        }
-        r.seek(SeekFrom::Start(pos)).ok()?;
-        let mut hdr = [0u8; 16];
-        r.read_exact(&mut hdr[..8]).ok()?;
-        let mut size = u64::from(u32::from_be_bytes(hdr[0..4].try_into().ok()?));
-        let kind: [u8; 4] = [hdr[4], hdr[5], hdr[6], hdr[7]];
-        let mut header_len = 8u64;
-        if size == 1 {
-            r.read_exact(&mut hdr[8..16]).ok()?;
-            size = u64::from_be_bytes(hdr[8..16].try_into().ok()?);
-            header_len = 16;
-        } else if size == 0 {
-            size = len - pos;
-        }
-        if size < header_len || pos.checked_add(size)? > len {
-            break;
-        }
-        let body_len = size - header_len;
-        if (&kind == b"moov" || &kind == b"moof") && body_len <= MAX_MOOV_BYTES {
-            let mut body = vec![0u8; usize::try_from(body_len).ok()?];
-            r.read_exact(&mut body).ok()?;
+        };
+        if &kind == b"moov" || &kind == b"moof" {
+            let Some(body) = read_body(r, body_len) else {
+                break;
+            };
             if &kind == b"moov" {
                 tracks = fragment_tracks(&body);
             } else {
