@@ -16,6 +16,38 @@ pub enum StorageKind {
     S3,
 }
 
+/// What a `serve` process does: `all` (default), only the HTTP API (`api`: accepts jobs,
+/// runs none), or only jobs and webhook deliveries (`worker`: serves just /healthz,
+/// /readyz and /metrics). Many nodes share one PostgreSQL job store and one S3 bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    All,
+    Api,
+    Worker,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Api => "api",
+            Role::Worker => "worker",
+        }
+    }
+
+    /// Serves `/v1` (jobs and synchronous extraction).
+    pub fn serves_api(self) -> bool {
+        self != Role::Worker
+    }
+
+    /// Claims and runs jobs, and delivers webhooks.
+    pub fn runs_jobs(self) -> bool {
+        self != Role::Api
+    }
+}
+
 /// A secret that never prints.
 #[derive(Clone, Deserialize, Default)]
 #[serde(transparent)]
@@ -53,6 +85,15 @@ pub struct Config {
     pub s3_presign_downloads: bool,
     /// `sqlite://…` (default: `<data_dir>/jobs.db`) or `postgres://…`.
     pub database_url: Option<String>,
+    /// What this process does (`--role`).
+    pub role: Role,
+    /// This node's name in leases and on the jobs it runs (`node` in the job JSON). Default:
+    /// the host name and a random suffix. Set a stable one to have a restarted node requeue
+    /// at once the jobs it left running on a shared store.
+    pub node_id: Option<String>,
+    /// How long a claim holds without renewal; a node that dies loses its jobs to another
+    /// node after this. Renewed every third of it.
+    pub lease_secs: u64,
     /// Jobs running at once.
     pub workers: usize,
     /// Jobs accepted but not yet running before new ones get 503.
@@ -90,6 +131,9 @@ impl Default for Config {
             s3_path_style: false,
             s3_presign_downloads: false,
             database_url: None,
+            role: Role::All,
+            node_id: None,
+            lease_secs: 30,
             workers: cores,
             max_queue: 1000,
             max_upload_bytes: 4 << 30,
@@ -228,6 +272,29 @@ impl Config {
                 Ok(())
             }
         );
+        env!("AUDIOTAP_ROLE", |n, v: &str| -> Result<(), ConfigError> {
+            self.role = match v.trim().to_ascii_lowercase().as_str() {
+                "all" => Role::All,
+                "api" => Role::Api,
+                "worker" => Role::Worker,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{n}={v:?}: expected all, api or worker"
+                    )));
+                }
+            };
+            Ok(())
+        });
+        env!("AUDIOTAP_NODE_ID", |_,
+                                  v: &str|
+         -> Result<(), ConfigError> {
+            self.node_id = Some(v.trim().to_string());
+            Ok(())
+        });
+        env!("AUDIOTAP_LEASE_SECS", |n, v| -> Result<(), ConfigError> {
+            self.lease_secs = parse(n, v)?;
+            Ok(())
+        });
         env!("AUDIOTAP_WORKERS", |n, v| -> Result<(), ConfigError> {
             self.workers = parse(n, v)?;
             Ok(())
@@ -351,10 +418,22 @@ impl Config {
                 "database_url {url:?} must start with sqlite: or postgres://"
             ));
         }
-        if let Some(url) = &self.database_url
-            && !url.starts_with("sqlite:")
+        if let Some(id) = &self.node_id
+            && (id.is_empty()
+                || id.len() > 64
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
         {
-            return bad("database_url: only SQLite is available in this build (PostgreSQL comes with the many-nodes milestone)".into());
+            return bad(format!(
+                "node_id {id:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ -"
+            ));
+        }
+        if !(3..=3600).contains(&self.lease_secs) {
+            return bad(format!(
+                "lease_secs = {} must be between 3 and 3600",
+                self.lease_secs
+            ));
         }
         if self.webhook_max_attempts == 0 || self.job_max_attempts == 0 {
             return bad("webhook_max_attempts and job_max_attempts must be at least 1".into());
@@ -383,6 +462,30 @@ impl Config {
                 self.data_dir.join("jobs.db").display()
             )
         })
+    }
+
+    /// The configured node id, or the host name with a random suffix (one per process).
+    pub fn node_id(&self) -> String {
+        if let Some(id) = &self.node_id {
+            return id.clone();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| {
+                h.trim()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                    .take(40)
+                    .collect::<String>()
+            })
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "node".into());
+        format!("{host}-{:08x}", rand::random::<u32>())
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
     }
 
     pub fn storage_dir(&self) -> PathBuf {

@@ -11,7 +11,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::api::{self, AppState};
 use crate::config::{Config, StorageKind};
-use crate::jobs::store::{JobStore, SqliteStore};
+use crate::jobs::store::JobStore;
 use crate::jobs::worker::{self, Services};
 use crate::net::webhook::WebhookSecret;
 use crate::net::{UrlGuard, client::ClientOptions, client::guarded_client};
@@ -68,11 +68,9 @@ impl Application {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let store: Arc<dyn JobStore> = Arc::new(
-            SqliteStore::open(&cfg.database_url())
-                .await
-                .context("job store")?,
-        );
+        let store: Arc<dyn JobStore> = crate::jobs::store::open(&cfg.database_url())
+            .await
+            .context("job store")?;
         let objects: Arc<dyn ObjectStore> = match cfg.storage {
             StorageKind::Local => {
                 Arc::new(LocalStore::new(cfg.storage_dir()).context("local storage")?)
@@ -133,10 +131,21 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let svc = self.state.svc.clone();
-        let dispatcher = tokio::spawn(worker::run_dispatcher(svc.clone()));
-        let webhooks = tokio::spawn(worker::run_webhooks(svc.clone()));
-        let app = api::router(self.state.clone());
-        tracing::info!(addr = %self.local_addr(), "audiotap listening");
+        let role = svc.config.role;
+        let (dispatcher, webhooks) = if role.runs_jobs() {
+            (
+                Some(tokio::spawn(worker::run_dispatcher(svc.clone()))),
+                Some(tokio::spawn(worker::run_webhooks(svc.clone()))),
+            )
+        } else {
+            (None, None)
+        };
+        let app = if role.serves_api() {
+            api::router(self.state.clone())
+        } else {
+            api::system_router(self.state.clone())
+        };
+        tracing::info!(addr = %self.local_addr(), role = role.as_str(), node = %svc.node, store = svc.store.kind(), "audiotap listening");
         axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -147,8 +156,9 @@ impl Application {
         tracing::info!("shutting down: finishing running jobs");
         svc.begin_shutdown();
         worker::drain(&svc, Duration::from_secs(svc.config.shutdown_grace_secs)).await;
-        dispatcher.abort();
-        webhooks.abort();
+        for task in [dispatcher, webhooks].into_iter().flatten() {
+            task.abort();
+        }
         Ok(())
     }
 }
@@ -176,8 +186,14 @@ pub async fn shutdown_signal() {
 }
 
 /// `audiotap serve`.
-pub fn serve(config_file: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let cfg = Config::load(config_file)?;
+pub fn serve(
+    config_file: Option<&std::path::Path>,
+    role: Option<crate::config::Role>,
+) -> anyhow::Result<()> {
+    let mut cfg = Config::load(config_file)?;
+    if let Some(role) = role {
+        cfg.role = role;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

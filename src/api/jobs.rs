@@ -110,6 +110,7 @@ pub(crate) async fn create_job(
                 url: Some(redact_url(&url)),
                 filename: None,
                 size: None,
+                key: None,
             },
             None,
         ),
@@ -119,6 +120,7 @@ pub(crate) async fn create_job(
                 url: None,
                 filename: up.filename.clone(),
                 size: Some(up.size),
+                key: None,
             },
             Some(up),
         ),
@@ -135,12 +137,21 @@ pub(crate) async fn create_job(
         key,
         request_hash: req.request_hash.clone(),
     });
-    // Put the upload in place before the job becomes visible to workers.
+    // Put the upload in place before the job becomes visible to workers: on this node's
+    // disk, or, when nodes share the job store, in shared storage where any worker finds it.
     if let Some(up) = &upload {
-        let dest = svc.upload_path(job.id);
-        tokio::fs::rename(&up.file, &dest)
-            .await
-            .map_err(ApiError::internal)?;
+        if svc.store.shared() {
+            let key = format!("uploads/{}", job.id);
+            svc.objects
+                .put_file(&key, &up.file, "application/octet-stream")
+                .await?;
+            job.source.key = Some(key);
+        } else {
+            let dest = svc.upload_path(job.id);
+            tokio::fs::rename(&up.file, &dest)
+                .await
+                .map_err(ApiError::internal)?;
+        }
     }
     let inserted = svc
         .store
@@ -149,7 +160,7 @@ pub(crate) async fn create_job(
     let inserted = match inserted {
         Ok(i) => i,
         Err(e) => {
-            let _ = tokio::fs::remove_file(svc.upload_path(job.id)).await;
+            svc.remove_upload(&job).await;
             return Err(e.into());
         }
     };
@@ -165,7 +176,7 @@ pub(crate) async fn create_job(
             Ok(resp)
         }
         Inserted::Existing(existing) => {
-            let _ = tokio::fs::remove_file(svc.upload_path(job.id)).await;
+            svc.remove_upload(&job).await;
             let mut resp = (StatusCode::OK, Json(&existing)).into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{}", existing.id)) {
                 resp.headers_mut().insert(header::LOCATION, v);
@@ -173,7 +184,7 @@ pub(crate) async fn create_job(
             Ok(resp)
         }
         Inserted::Conflict => {
-            let _ = tokio::fs::remove_file(svc.upload_path(job.id)).await;
+            svc.remove_upload(&job).await;
             Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -289,40 +300,30 @@ pub(crate) async fn delete_job(
 ) -> ApiResult<Response> {
     let job = callers_job(&state, &caller, &id).await?;
     let (id, svc) = (job.id, &state.svc);
-    match job.status {
-        JobStatus::Queued => {
-            if let Some(canceled) = svc.store.cancel_queued(id).await? {
-                let _ = tokio::fs::remove_file(svc.upload_path(id)).await;
+    if !job.status.is_terminal() {
+        // One atomic step in the store, whichever node runs the job: a worker sees it at
+        // its next lease renewal (at once when it runs here) and discards its output.
+        if let Some((canceled, was)) = svc.store.cancel(id).await? {
+            if was == JobStatus::Queued {
+                svc.remove_upload(&canceled).await;
                 return Ok((StatusCode::OK, Json(canceled)).into_response());
             }
-            // Claimed meanwhile: fall through to the running case.
-            let job = svc.store.get(id, None).await?.unwrap_or(job);
-            cancel_running(&state, job).await
-        }
-        JobStatus::Running => cancel_running(&state, job).await,
-        _ => {
-            let mut job = job;
-            if let Some(out) = job.output.take() {
-                svc.objects.delete(&out.key).await?;
-                job.updated_at = time::OffsetDateTime::now_utc();
-                svc.store.update(&job).await?;
-            }
-            Ok((StatusCode::OK, Json(job)).into_response())
+            svc.cancel_running(id);
+            return Ok((StatusCode::ACCEPTED, Json(canceled)).into_response());
         }
     }
-}
-
-async fn cancel_running(state: &AppState, mut job: Job) -> ApiResult<Response> {
-    let svc = &state.svc;
-    // Record the cancellation first, so the worker keeps it when it ends.
-    job.error = Some(crate::jobs::model::JobError {
-        code: "canceled".into(),
-        message: "the job was canceled".into(),
-    });
-    job.finish(JobStatus::Canceled);
-    svc.store.update(&job).await?;
-    svc.cancel_running(job.id);
-    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+    // Ended (possibly just now): delete its output.
+    let mut job = svc
+        .store
+        .get(id, None)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    if let Some(out) = job.output.take() {
+        svc.objects.delete(&out.key).await?;
+        job.updated_at = time::OffsetDateTime::now_utc();
+        svc.store.update(&job).await?;
+    }
+    Ok((StatusCode::OK, Json(job)).into_response())
 }
 
 /// The extracted audio. `Range` gives 206; 409 while the job has no output.

@@ -102,8 +102,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::delete_job))
         .route("/v1/jobs/{id}/output", get(jobs::get_output))
         .route("/v1/extract", post(sync::extract));
+    with_system_routes(v1, state)
+}
+
+/// What a `--role worker` node serves: liveness, readiness, metrics and the spec.
+pub fn system_router(state: AppState) -> Router {
+    with_system_routes(Router::new(), state)
+}
+
+fn with_system_routes(routes: Router<AppState>, state: AppState) -> Router {
     Router::new()
-        .merge(v1)
+        .merge(routes)
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))

@@ -160,6 +160,10 @@ pub struct ServeArgs {
     /// Configuration file.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// What this process does: `all`, only the HTTP API (`api`), or only jobs and webhook
+    /// deliveries (`worker`). Overrides AUDIOTAP_ROLE.
+    #[arg(long, value_enum)]
+    pub role: Option<crate::config::Role>,
 }
 
 /// Print a failure as the one line the contract promises.
@@ -219,7 +223,7 @@ pub fn run() -> i32 {
         Command::Extract(args) => extract::run(&args, &limits),
         Command::Probe(args) => probe::run(&args, &limits),
         Command::Batch(args) => batch::run(&args, &limits),
-        Command::Serve(args) => match crate::server::serve(args.config.as_deref()) {
+        Command::Serve(args) => match crate::server::serve(args.config.as_deref(), args.role) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("audiotap: error[config]: {}", one_line(&format!("{e:#}")));

@@ -2,8 +2,10 @@
 //! and webhook delivery.
 
 pub mod model;
+pub mod pgstore;
 pub mod store;
 pub mod worker;
 
 pub use model::{Job, JobStatus};
+pub use pgstore::PgStore;
 pub use store::{JobStore, SqliteStore};

@@ -97,6 +97,10 @@ pub struct JobSource {
     pub filename: Option<String>,
     /// Bytes received or downloaded.
     pub size: Option<u64>,
+    /// Where an upload waits in shared object storage, when the job store is shared by
+    /// several nodes (any of them may run the job); absent when it waits on this node's disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -185,6 +189,9 @@ pub struct Job {
     pub progress: f64,
     /// Times the job has been started (a crash or transient failure starts it again).
     pub attempts: u32,
+    /// The node (`AUDIOTAP_NODE_ID`) running the current attempt, or that ran the last one.
+    #[serde(default)]
+    pub node: Option<String>,
     pub source: JobSource,
     pub steps: Vec<Step>,
     /// The probe of the input, once read.
@@ -232,6 +239,7 @@ impl Job {
             finished_at: None,
             progress: 0.0,
             attempts: 0,
+            node: None,
             source,
             steps,
             input: None,
@@ -247,6 +255,23 @@ impl Job {
                 next_attempt_at: None,
             }),
             metadata,
+        }
+    }
+
+    /// A worker on `node` takes the job (queued, or running under an expired lease): the
+    /// attempt is counted and any step a dead attempt left running starts over.
+    pub fn begin_attempt(&mut self, node: &str) {
+        let now = OffsetDateTime::now_utc();
+        self.status = JobStatus::Running;
+        self.attempts += 1;
+        self.node = Some(node.to_string());
+        self.started_at.get_or_insert(now);
+        self.updated_at = now;
+        self.progress = 0.0;
+        for s in &mut self.steps {
+            if s.status == StepStatus::Running {
+                s.status = StepStatus::Pending;
+            }
         }
     }
 

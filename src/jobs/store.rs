@@ -1,8 +1,10 @@
-//! Durable job state behind a trait: the embedded SQLite store here; PostgreSQL joins it
-//! for many nodes. Jobs are kept as JSON documents with the columns queries need.
+//! Durable job state behind a trait: the embedded SQLite store here (one node, zero
+//! configuration); PostgreSQL ([`super::pgstore`]) for many nodes. Jobs are kept as JSON documents with the columns queries need.
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -55,8 +57,31 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// What a worker learns when it renews its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Still ours, extended.
+    Held,
+    /// Canceled through the API (on any node): stop and discard the output.
+    Canceled,
+    /// Another node took the job over (our lease ran out) or it is gone: stop, write nothing.
+    Lost,
+}
+
+/// Durable job state. Claims are exclusive: a job is run by the node that holds its lease
+/// (`lease_owner`, for attempt `attempt`) until the lease runs out without a renewal; then any
+/// node may take it over as a new attempt. Writes a worker makes during an attempt go through
+/// [`JobStore::update_leased`], which only lands while that attempt still holds the lease, so
+/// a node that lost its job can never overwrite (or publish over) the new attempt.
+///
+/// Errors are [`StoreError`]: the database is unreachable or refused; callers retry later.
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn kind(&self) -> &'static str;
+    /// True when other processes may share this store: uploads must then wait in shared
+    /// object storage, and a starting node must not requeue other nodes' running jobs.
+    fn shared(&self) -> bool;
     async fn insert(
         &self,
         job: &Job,
@@ -71,20 +96,79 @@ pub trait JobStore: Send + Sync + 'static {
         cursor: Option<&str>,
         limit: u32,
     ) -> StoreResult<Page>;
-    /// Replace the stored document (status column follows it).
+    /// Replace the stored document (status column follows it), whoever holds the job. For
+    /// jobs no worker holds (finished ones: output deletion, webhook attempts).
     async fn update(&self, job: &Job) -> StoreResult<()>;
-    /// Atomically take the oldest queued job, mark it running, count the attempt.
-    async fn claim_next(&self) -> StoreResult<Option<Job>>;
-    /// After a crash: jobs left `running` go back to `queued`. Returns their ids.
-    async fn requeue_running(&self) -> StoreResult<Vec<Uuid>>;
-    /// Jobs whose webhook delivery is due at `now`.
-    async fn due_webhooks(&self, now: OffsetDateTime, limit: u32) -> StoreResult<Vec<Job>>;
+    /// Atomically take the oldest job that is queued, or running under a lease that ran out,
+    /// for `node`: [`Job::begin_attempt`], lease for `lease`. Never hands one job to two
+    /// claimers (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    async fn claim_next(&self, node: &str, lease: Duration) -> StoreResult<Option<Job>>;
+    /// Extend the lease of attempt `attempt` of job `id` held by `node`.
+    async fn renew_lease(
+        &self,
+        id: Uuid,
+        node: &str,
+        attempt: u32,
+        lease: Duration,
+    ) -> StoreResult<LeaseState>;
+    /// Write `job` only if its attempt (`job.node`, `job.attempts`) still holds the lease and
+    /// the job is still running. A running `job` extends the lease; any other status (ended,
+    /// or queued again) releases it. Returns false, writing nothing, when the lease is gone.
+    async fn update_leased(&self, job: &Job, lease: Duration) -> StoreResult<bool>;
+    /// At a node's start: jobs left `running` go back to `queued`: all of them (`None`, a
+    /// store only this node uses) or those leased by `node`. Returns their ids.
+    async fn requeue_running(&self, node: Option<&str>) -> StoreResult<Vec<Uuid>>;
+    /// Claim up to `limit` jobs whose webhook delivery is due at `now`: each is hidden from
+    /// other claimers for `hold` (a node that dies mid-delivery hands it on after that).
+    /// The delivery's own [`JobStore::update`] then sets the next due time.
+    async fn claim_webhooks(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        hold: Duration,
+    ) -> StoreResult<Vec<Job>>;
     async fn delete(&self, id: Uuid) -> StoreResult<()>;
-    /// Cancel a job that no worker has claimed yet, atomically with respect to claims.
-    /// Returns the canceled job, or `None` when it was not queued.
-    async fn cancel_queued(&self, id: Uuid) -> StoreResult<Option<Job>>;
+    /// Cancel a queued or running job, atomically with respect to claims and to the worker's
+    /// end. Returns the canceled job and the status it had, or `None` when it had already
+    /// ended. A running job's worker sees it at its next lease renewal.
+    async fn cancel(&self, id: Uuid) -> StoreResult<Option<(Job, JobStatus)>>;
     async fn counts(&self) -> StoreResult<HashMap<JobStatus, u64>>;
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Open the store `url` names: `sqlite:…` or `postgres://…`.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn JobStore>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(super::pgstore::PgStore::open(url).await?))
+    } else {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    }
+}
+
+/// Mark a canceled job (shared by both stores).
+pub(crate) fn mark_canceled(job: &mut Job) {
+    job.error = Some(super::model::JobError {
+        code: "canceled".into(),
+        message: "the job was canceled".into(),
+    });
+    job.finish(JobStatus::Canceled);
+}
+
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub(crate) fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The `webhook_due` column: when a finished job's pending delivery is next due (Unix ms).
+pub(crate) fn webhook_due(job: &Job) -> Option<i64> {
+    let w = job.webhook.as_ref()?;
+    if w.status != super::model::DeliveryStatus::Pending || !job.status.is_terminal() {
+        return None;
+    }
+    w.next_attempt_at.map(millis)
 }
 
 pub struct SqliteStore {
@@ -93,34 +177,11 @@ pub struct SqliteStore {
     claim: tokio::sync::Mutex<()>,
 }
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    owner TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    idem_key TEXT,
-    idem_hash TEXT,
-    webhook_due INTEGER,
-    doc TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(owner, idem_key) WHERE idem_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
-CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, seq);
-CREATE INDEX IF NOT EXISTS jobs_webhook_due ON jobs(webhook_due) WHERE webhook_due IS NOT NULL;
-"#;
-
-fn webhook_due(job: &Job) -> Option<i64> {
-    let w = job.webhook.as_ref()?;
-    if w.status != super::model::DeliveryStatus::Pending || !job.status.is_terminal() {
-        return None;
-    }
-    w.next_attempt_at
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-}
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl SqliteStore {
-    /// Open (creating if needed) the database at `url` (`sqlite://path?mode=rwc`).
+    /// Open (creating if needed) the database at `url` (`sqlite://path?mode=rwc`) and bring
+    /// its schema up to date (migrations embedded from `migrations/sqlite`).
     pub async fn open(url: &str) -> StoreResult<SqliteStore> {
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -132,7 +193,10 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(opts)
             .await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        SQLITE_MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError(format!("migrations: {e}")))?;
         Ok(SqliteStore {
             pool,
             claim: tokio::sync::Mutex::new(()),
@@ -143,10 +207,22 @@ impl SqliteStore {
         let doc: String = row.try_get("doc")?;
         Ok(serde_json::from_str(&doc)?)
     }
+
+    fn now_ms() -> i64 {
+        millis(OffsetDateTime::now_utc())
+    }
 }
 
 #[async_trait]
 impl JobStore for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn shared(&self) -> bool {
+        false
+    }
+
     async fn insert(
         &self,
         job: &Job,
@@ -174,13 +250,14 @@ impl JobStore for SqliteStore {
                 });
             }
         }
-        sqlx::query("INSERT INTO jobs (id, owner, status, idem_key, idem_hash, webhook_due, doc) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO jobs (id, owner, status, idem_key, idem_hash, webhook_due, attempt, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(job.id.to_string())
             .bind(owner)
             .bind(job.status.as_str())
             .bind(idem.map(|i| i.key.clone()))
             .bind(idem.map(|i| i.request_hash.clone()))
             .bind(webhook_due(job))
+            .bind(i64::from(job.attempts))
             .bind(serde_json::to_string(job)?)
             .execute(&mut *tx)
             .await?;
@@ -189,21 +266,11 @@ impl JobStore for SqliteStore {
     }
 
     async fn get(&self, id: Uuid, owner: Option<&str>) -> StoreResult<Option<Job>> {
-        let row = match owner {
-            Some(o) => {
-                sqlx::query("SELECT doc FROM jobs WHERE id = ? AND owner = ?")
-                    .bind(id.to_string())
-                    .bind(o)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query("SELECT doc FROM jobs WHERE id = ?")
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-        };
+        let row = sqlx::query("SELECT doc FROM jobs WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)")
+            .bind(id.to_string())
+            .bind(owner)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(Self::doc).transpose()
     }
 
@@ -253,53 +320,134 @@ impl JobStore for SqliteStore {
         Ok(())
     }
 
-    async fn claim_next(&self) -> StoreResult<Option<Job>> {
+    async fn claim_next(&self, node: &str, lease: Duration) -> StoreResult<Option<Job>> {
         let _guard = self.claim.lock().await;
-        let row = sqlx::query("SELECT doc FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
+        let now = Self::now_ms();
+        let row = sqlx::query(
+            "SELECT doc FROM jobs WHERE status = 'queued' OR (status = 'running' AND lease_until < ?) ORDER BY seq LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let mut job = Self::doc(&row)?;
-        let now = OffsetDateTime::now_utc();
-        job.status = JobStatus::Running;
-        job.attempts += 1;
-        job.started_at.get_or_insert(now);
-        job.updated_at = now;
+        let was = job.status;
+        job.begin_attempt(node);
+        // Conditional on what was read: a cancel in between wins.
         let done = sqlx::query(
-            "UPDATE jobs SET status = 'running', doc = ? WHERE id = ? AND status = 'queued'",
+            "UPDATE jobs SET status = 'running', lease_owner = ?, lease_until = ?, attempt = ?, doc = ? WHERE id = ? AND status = ?",
         )
+        .bind(node)
+        .bind(now + duration_ms(lease))
+        .bind(i64::from(job.attempts))
         .bind(serde_json::to_string(&job)?)
         .bind(job.id.to_string())
+        .bind(was.as_str())
         .execute(&self.pool)
         .await?;
         Ok((done.rows_affected() == 1).then_some(job))
     }
 
-    async fn requeue_running(&self) -> StoreResult<Vec<Uuid>> {
-        let _guard = self.claim.lock().await;
-        let rows = sqlx::query("SELECT doc FROM jobs WHERE status = 'running'")
-            .fetch_all(&self.pool)
+    async fn renew_lease(
+        &self,
+        id: Uuid,
+        node: &str,
+        attempt: u32,
+        lease: Duration,
+    ) -> StoreResult<LeaseState> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempt = ?",
+        )
+        .bind(Self::now_ms() + duration_ms(lease))
+        .bind(id.to_string())
+        .bind(node)
+        .bind(i64::from(attempt))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(LeaseState::Held);
+        }
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
             .await?;
+        Ok(match status.as_deref() {
+            Some("canceled") => LeaseState::Canceled,
+            _ => LeaseState::Lost,
+        })
+    }
+
+    async fn update_leased(&self, job: &Job, lease: Duration) -> StoreResult<bool> {
+        let node = job.node.as_deref().unwrap_or("");
+        let running = job.status == JobStatus::Running;
+        let done = sqlx::query(
+            "UPDATE jobs SET status = ?1, webhook_due = ?2, doc = ?3, \
+             lease_owner = CASE WHEN ?4 THEN lease_owner END, \
+             lease_until = CASE WHEN ?4 THEN ?5 END \
+             WHERE id = ?6 AND status = 'running' AND lease_owner = ?7 AND attempt = ?8",
+        )
+        .bind(job.status.as_str())
+        .bind(webhook_due(job))
+        .bind(serde_json::to_string(job)?)
+        .bind(running)
+        .bind(Self::now_ms() + duration_ms(lease))
+        .bind(job.id.to_string())
+        .bind(node)
+        .bind(i64::from(job.attempts))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn requeue_running(&self, node: Option<&str>) -> StoreResult<Vec<Uuid>> {
+        let _guard = self.claim.lock().await;
+        let rows = sqlx::query(
+            "SELECT doc FROM jobs WHERE status = 'running' AND (?1 IS NULL OR lease_owner = ?1)",
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
         let mut ids = Vec::new();
         for row in rows {
             let mut job = Self::doc(&row)?;
             job.status = JobStatus::Queued;
             job.progress = 0.0;
             job.updated_at = OffsetDateTime::now_utc();
-            self.update(&job).await?;
+            sqlx::query("UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL, doc = ? WHERE id = ? AND status = 'running'")
+                .bind(serde_json::to_string(&job)?)
+                .bind(job.id.to_string())
+                .execute(&self.pool)
+                .await?;
             ids.push(job.id);
         }
         Ok(ids)
     }
 
-    async fn due_webhooks(&self, now: OffsetDateTime, limit: u32) -> StoreResult<Vec<Job>> {
-        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    async fn claim_webhooks(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        hold: Duration,
+    ) -> StoreResult<Vec<Job>> {
+        let _guard = self.claim.lock().await;
+        let now_ms = millis(now);
         let rows = sqlx::query("SELECT doc FROM jobs WHERE webhook_due IS NOT NULL AND webhook_due <= ? ORDER BY webhook_due LIMIT ?")
             .bind(now_ms)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(Self::doc).collect()
+        let jobs = rows
+            .iter()
+            .map(Self::doc)
+            .collect::<StoreResult<Vec<_>>>()?;
+        for job in &jobs {
+            sqlx::query("UPDATE jobs SET webhook_due = ? WHERE id = ?")
+                .bind(now_ms + duration_ms(hold))
+                .bind(job.id.to_string())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(jobs)
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<()> {
@@ -310,18 +458,26 @@ impl JobStore for SqliteStore {
         Ok(())
     }
 
-    async fn cancel_queued(&self, id: Uuid) -> StoreResult<Option<Job>> {
+    async fn cancel(&self, id: Uuid) -> StoreResult<Option<(Job, JobStatus)>> {
         let _guard = self.claim.lock().await;
-        let row = sqlx::query("SELECT doc FROM jobs WHERE id = ? AND status = 'queued'")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row =
+            sqlx::query("SELECT doc FROM jobs WHERE id = ? AND status IN ('queued', 'running')")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         let mut job = Self::doc(&row)?;
-        job.error = None;
-        job.finish(JobStatus::Canceled);
-        self.update(&job).await?;
-        Ok(Some(job))
+        let was = job.status;
+        mark_canceled(&mut job);
+        sqlx::query("UPDATE jobs SET status = 'canceled', lease_owner = NULL, lease_until = NULL, webhook_due = ?, doc = ? WHERE id = ?")
+            .bind(webhook_due(&job))
+            .bind(serde_json::to_string(&job)?)
+            .bind(job.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some((job, was)))
     }
 
     async fn counts(&self) -> StoreResult<HashMap<JobStatus, u64>> {

@@ -1,9 +1,12 @@
-//! The worker pool: claims queued jobs from the store and runs each through its steps
-//! (fetch, probe, extract, store, notify), the engine on the blocking pool, bounded by the
-//! configured number of workers. Also the webhook dispatcher, which delivers what the
-//! store says is due, so deliveries survive restarts.
+//! The worker pool: claims jobs from the store under a lease it keeps renewing, and runs
+//! each through its steps (fetch, probe, extract, store, notify), the engine on the blocking
+//! pool, bounded by the configured number of workers. Every write of an attempt is
+//! conditional on still holding the lease, so when nodes race for a job (one presumed dead
+//! comes back) only one attempt publishes; the others delete their output. Also the webhook
+//! dispatcher, which claims due deliveries through the store, so any node sends them and
+//! they survive restarts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,6 +39,8 @@ pub struct Services {
     pub guard: Arc<UrlGuard>,
     pub webhook_secret: WebhookSecret,
     pub limits: Limits,
+    /// This node's name in leases and in the job JSON (`node`).
+    pub node: String,
     cancels: Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
     running: AtomicUsize,
     shutting_down: AtomicBool,
@@ -84,6 +89,7 @@ impl Services {
             ..Limits::default()
         };
         Services {
+            node: config.node_id(),
             config,
             store,
             objects,
@@ -105,6 +111,16 @@ impl Services {
 
     pub fn upload_path(&self, id: Uuid) -> PathBuf {
         self.uploads_dir().join(id.to_string())
+    }
+
+    /// Remove a job's upload, wherever it waits (this node's disk or shared storage).
+    pub async fn remove_upload(&self, job: &Job) {
+        let _ = tokio::fs::remove_file(self.upload_path(job.id)).await;
+        if let Some(key) = &job.source.key
+            && let Err(e) = self.objects.delete(key).await
+        {
+            tracing::warn!(error = %e, key, "cannot delete an upload from storage");
+        }
     }
 
     /// A new job is queued: wake the dispatcher.
@@ -149,7 +165,16 @@ impl Services {
 
 /// At start: put jobs a crash left running back in the queue and remove orphaned temp files.
 pub async fn recover(svc: &Services) -> anyhow::Result<()> {
-    let ids = svc.store.requeue_running().await?;
+    // A store only this node uses: whatever it left running is dead. A shared store: only
+    // the jobs leased under this node's (stable, configured) name; the others' leases run
+    // out on their own if their nodes are gone.
+    let ids = if !svc.store.shared() {
+        svc.store.requeue_running(None).await?
+    } else if svc.config.node_id.is_some() && svc.config.role.runs_jobs() {
+        svc.store.requeue_running(Some(&svc.node)).await?
+    } else {
+        Vec::new()
+    };
     if !ids.is_empty() {
         tracing::warn!(
             count = ids.len(),
@@ -183,11 +208,11 @@ pub async fn run_dispatcher(svc: Arc<Services>) {
             return;
         }
         while svc.running() < svc.config.workers && !svc.is_shutting_down() {
-            match svc.store.claim_next().await {
+            match svc.store.claim_next(&svc.node, svc.config.lease()).await {
                 Ok(Some(job)) => {
                     svc.running.fetch_add(1, Ordering::Relaxed);
                     let s = svc.clone();
-                    let span = tracing::info_span!("job", id = %job.id);
+                    let span = tracing::info_span!("job", id = %job.id, attempt = job.attempts);
                     tokio::spawn(async move { run_job(s, job).await }.instrument(span));
                 }
                 Ok(None) => break,
@@ -226,30 +251,26 @@ async fn run_job(svc: Arc<Services>, mut job: Job) {
     }
     metrics::gauge!("audiotap_jobs_running").set(svc.running() as f64);
     let started = Instant::now();
-    let _ = svc.store.update(&job).await;
+    let lease = tokio::spawn(keep_lease(
+        svc.clone(),
+        job.id,
+        job.attempts,
+        cancel.clone(),
+    ));
     let outcome = execute(&svc, &mut job, &cancel).await;
-    let terminal = match outcome {
-        Ok(()) => {
-            job.finish(JobStatus::Succeeded);
-            true
-        }
+    lease.abort();
+    match outcome {
+        Ok(()) => job.finish(JobStatus::Succeeded),
         Err(Failure::Canceled) if svc.is_shutting_down() => requeue(&mut job),
         Err(Failure::Shutdown) => requeue(&mut job),
-        Err(Failure::Canceled) => {
-            job.error = Some(JobError {
-                code: "canceled".into(),
-                message: "the job was canceled".into(),
-            });
-            job.finish(JobStatus::Canceled);
-            true
-        }
+        Err(Failure::Canceled) => crate::jobs::store::mark_canceled(&mut job),
         Err(Failure::Transient(message)) if job.attempts < svc.config.job_max_attempts => {
             tracing::warn!(%message, attempt = job.attempts, "transient failure; the job will be retried");
             job.error = Some(JobError {
                 code: "retrying".into(),
                 message,
             });
-            requeue(&mut job)
+            requeue(&mut job);
         }
         Err(Failure::Transient(message)) => {
             job.error = Some(JobError {
@@ -257,34 +278,60 @@ async fn run_job(svc: Arc<Services>, mut job: Job) {
                 message,
             });
             job.finish(JobStatus::Failed);
-            true
         }
         Err(Failure::Fatal { code, message }) => {
             job.error = Some(JobError { code, message });
             job.finish(JobStatus::Failed);
-            true
+        }
+    }
+    // The attempt's one publishing write: it lands only while this attempt still holds the
+    // lease. A cancel (from any node) or a takeover after our lease ran out wins over it,
+    // and this attempt's output is then not the job's.
+    let published = match svc.store.update_leased(&job, svc.config.lease()).await {
+        Ok(p) => p,
+        Err(e) => {
+            // The lease runs out and another attempt redoes the job.
+            tracing::error!(error = %e, "cannot record the job's end");
+            false
         }
     };
-    // A DELETE may have raced the end: a canceled job stays canceled, its output removed.
-    if let Ok(Some(current)) = svc.store.get(job.id, None).await
-        && current.status == JobStatus::Canceled
-        && job.status != JobStatus::Canceled
-    {
-        if let Some(out) = &job.output {
-            let _ = svc.objects.delete(&out.key).await;
+    if published {
+        if job.status == JobStatus::Succeeded {
+            // Outputs of earlier attempts that died after storing but before publishing.
+            for attempt in 1..job.attempts {
+                let _ = svc.objects.delete(&output_key(&job, attempt)).await;
+            }
         }
-        job = current;
-    }
-    if let Err(e) = svc.store.update(&job).await {
-        tracing::error!(error = %e, "cannot record the job's end");
-    }
-    if terminal {
-        let _ = tokio::fs::remove_file(svc.upload_path(job.id)).await;
-        metrics::counter!("audiotap_jobs_finished_total", "status" => job.status.as_str())
-            .increment(1);
-        metrics::histogram!("audiotap_job_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
-        svc.wake_webhooks.notify_one();
+        if job.status.is_terminal() {
+            svc.remove_upload(&job).await;
+            metrics::counter!("audiotap_jobs_finished_total", "status" => job.status.as_str())
+                .increment(1);
+            metrics::histogram!("audiotap_job_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            svc.wake_webhooks.notify_one();
+        }
+    } else {
+        if let Some(out) = &job.output
+            && let Err(e) = svc.objects.delete(&out.key).await
+        {
+            tracing::warn!(error = %e, key = out.key, "cannot delete an unpublished output");
+        }
+        match svc.store.get(job.id, None).await {
+            Ok(Some(current)) if current.status.is_terminal() => {
+                tracing::info!(
+                    status = current.status.as_str(),
+                    "the job ended elsewhere (canceled); this attempt's output was discarded"
+                );
+                svc.remove_upload(&current).await;
+            }
+            Ok(Some(current)) => tracing::warn!(
+                holder = current.node.as_deref().unwrap_or(""),
+                attempt = current.attempts,
+                "lost the job's lease to another attempt; this attempt's output was discarded"
+            ),
+            _ => {}
+        }
+        metrics::counter!("audiotap_attempts_discarded_total").increment(1);
     }
     if let Ok(mut m) = svc.cancels.lock() {
         m.remove(&job.id);
@@ -294,7 +341,47 @@ async fn run_job(svc: Arc<Services>, mut job: Job) {
     svc.wake_jobs.notify_one();
 }
 
-fn requeue(job: &mut Job) -> bool {
+/// Renew the lease every third of its length. When the store says the job was canceled
+/// (through the API of any node) or is no longer ours, raise the job's stop flag.
+async fn keep_lease(svc: Arc<Services>, id: Uuid, attempt: u32, stop: Arc<AtomicBool>) {
+    let lease = svc.config.lease();
+    let mut tick = tokio::time::interval(lease / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match svc.store.renew_lease(id, &svc.node, attempt, lease).await {
+            Ok(crate::jobs::store::LeaseState::Held) => {}
+            Ok(state) => {
+                tracing::info!(?state, "the job is no longer this attempt's: stopping it");
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot renew the job's lease; retrying"),
+        }
+    }
+}
+
+/// Write the attempt's progress; when the lease is gone (canceled, or taken over), stop.
+async fn save(svc: &Services, job: &Job, stop: &AtomicBool) {
+    match svc.store.update_leased(job, svc.config.lease()).await {
+        Ok(true) => {}
+        Ok(false) => stop.store(true, Ordering::Relaxed),
+        Err(e) => tracing::warn!(error = %e, "cannot record the job's progress"),
+    }
+}
+
+/// Where attempt `attempt` of `job` stores its output: one key per attempt, so an attempt
+/// that lost the job can delete its own output without touching the published one.
+fn output_key(job: &Job, attempt: u32) -> String {
+    format!(
+        "outputs/{}-{attempt}.{}",
+        job.id,
+        job.output_spec.format.extension()
+    )
+}
+
+fn requeue(job: &mut Job) {
     job.status = JobStatus::Queued;
     job.progress = 0.0;
     job.updated_at = OffsetDateTime::now_utc();
@@ -303,7 +390,6 @@ fn requeue(job: &mut Job) -> bool {
             s.status = StepStatus::Pending;
         }
     }
-    false
 }
 
 async fn execute(
@@ -318,8 +404,22 @@ async fn execute(
 
     // fetch
     job.start_step(StepName::Fetch);
-    let _ = svc.store.update(job).await;
+    save(svc, job, cancel).await;
     let (input, _download_guard): (PathBuf, Option<tempfile::TempPath>) = match job.source.kind {
+        SourceKind::Upload if job.source.key.is_some() => {
+            let key = job.source.key.clone().unwrap_or_default();
+            let dest = tempfile::Builder::new()
+                .prefix(&format!("{}-src-", job.id))
+                .tempfile_in(&tmp)
+                .map_err(|e| Failure::Transient(format!("temp file: {e}")))?
+                .into_temp_path();
+            tokio::select! {
+                r = fetch_upload(svc, &key, &dest) => r?,
+                _ = wait_flag(cancel) => return Err(if svc.is_shutting_down() { Failure::Shutdown } else { Failure::Canceled }),
+            }
+            job.end_step(StepName::Fetch, StepStatus::Succeeded);
+            (dest.to_path_buf(), Some(dest))
+        }
         SourceKind::Upload => {
             let p = svc.upload_path(job.id);
             if !p.exists() {
@@ -363,7 +463,7 @@ async fn execute(
 
     // probe
     job.start_step(StepName::Probe);
-    let _ = svc.store.update(job).await;
+    save(svc, job, cancel).await;
     let engine = job.output_spec.engine;
     let p = input.clone();
     let info = tokio::task::spawn_blocking(move || media::probe(&p, engine))
@@ -375,7 +475,7 @@ async fn execute(
 
     // extract
     job.start_step(StepName::Extract);
-    let _ = svc.store.update(job).await;
+    save(svc, job, cancel).await;
     let ext = job.output_spec.format.extension();
     let out_path = tempfile::Builder::new()
         .prefix(&format!("{}-out-", job.id))
@@ -411,7 +511,8 @@ async fn execute(
     let report = loop {
         tokio::select! {
             r = &mut task => break r.map_err(|e| Failure::Transient(format!("extract task: {e}")))?,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+            // Progress reaches the store (and so every node's API) at most once a second.
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
                 if tokio::time::Instant::now() > deadline {
                     cancel.store(true, Ordering::Relaxed);
                     let _ = (&mut task).await;
@@ -419,7 +520,7 @@ async fn execute(
                 }
                 job.progress = f64::from_bits(progress.load(Ordering::Relaxed)) * 0.95;
                 job.updated_at = OffsetDateTime::now_utc();
-                let _ = svc.store.update(job).await;
+                save(svc, job, cancel).await;
             }
         }
     };
@@ -431,13 +532,13 @@ async fn execute(
 
     // store
     job.start_step(StepName::Store);
-    let _ = svc.store.update(job).await;
+    save(svc, job, cancel).await;
     let p = out_path.to_path_buf();
     let (sha256, size) = tokio::task::spawn_blocking(move || sha256_file(&p))
         .await
         .map_err(|e| Failure::Transient(format!("hash task: {e}")))?
         .map_err(|e| Failure::Transient(format!("cannot read the output: {e}")))?;
-    let key = format!("outputs/{}.{ext}", job.id);
+    let key = output_key(job, job.attempts);
     let content_type = job.output_spec.format.content_type();
     let mut tries = 0;
     let meta = loop {
@@ -471,6 +572,30 @@ async fn execute(
     Ok(())
 }
 
+/// Copy an upload from shared storage (put there by whichever API node received it).
+async fn fetch_upload(svc: &Services, key: &str, dest: &std::path::Path) -> Result<(), Failure> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let body = match svc.objects.get(key, None).await {
+        Ok(b) => b,
+        Err(crate::storage::StorageError::NotFound(_)) => {
+            return Err(Failure::Fatal {
+                code: "source_missing".into(),
+                message: "the uploaded file is gone".into(),
+            });
+        }
+        Err(e) => return Err(Failure::Transient(format!("storage: {e}"))),
+    };
+    let io = |e: std::io::Error| Failure::Transient(format!("reading the upload: {e}"));
+    let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
+    let mut stream = body.stream;
+    while let Some(chunk) = stream.next().await {
+        file.write_all(&chunk.map_err(io)?).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    Ok(())
+}
+
 async fn wait_flag(flag: &AtomicBool) {
     while !flag.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -497,36 +622,34 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
 /// Deliver due webhooks until shutdown. Attempts are recorded on the job, so a restart
 /// resumes the schedule; the message id stays the same on every attempt.
 pub async fn run_webhooks(svc: Arc<Services>) {
-    let in_flight: Arc<Mutex<HashSet<Uuid>>> = Arc::new(Mutex::new(HashSet::new()));
     let limit = Arc::new(tokio::sync::Semaphore::new(8));
     loop {
         if svc.is_shutting_down() {
             return;
         }
-        match svc.store.due_webhooks(OffsetDateTime::now_utc(), 32).await {
-            Ok(jobs) => {
-                for job in jobs {
-                    if !in_flight
-                        .lock()
-                        .map(|mut s| s.insert(job.id))
-                        .unwrap_or(false)
-                    {
-                        continue;
+        let free = limit.available_permits() as u32;
+        if free > 0 {
+            // A claimed delivery is hidden from the other nodes for WEBHOOK_HOLD; the
+            // attempt's own update sets the next due time.
+            match svc
+                .store
+                .claim_webhooks(OffsetDateTime::now_utc(), free, WEBHOOK_HOLD)
+                .await
+            {
+                Ok(jobs) => {
+                    for job in jobs {
+                        let Ok(permit) = limit.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let s = svc.clone();
+                        tokio::spawn(async move {
+                            deliver(&s, job.id).await;
+                            drop(permit);
+                        });
                     }
-                    let Ok(permit) = limit.clone().acquire_owned().await else {
-                        return;
-                    };
-                    let (s, flight) = (svc.clone(), in_flight.clone());
-                    tokio::spawn(async move {
-                        deliver(&s, job.id).await;
-                        if let Ok(mut f) = flight.lock() {
-                            f.remove(&job.id);
-                        }
-                        drop(permit);
-                    });
                 }
+                Err(e) => tracing::error!(error = %e, "cannot claim due webhooks"),
             }
-            Err(e) => tracing::error!(error = %e, "cannot list due webhooks"),
         }
         tokio::select! {
             _ = svc.wake_webhooks.notified() => {}
@@ -534,6 +657,9 @@ pub async fn run_webhooks(svc: Arc<Services>) {
         }
     }
 }
+
+/// Longer than one delivery attempt can take (its HTTP timeout).
+const WEBHOOK_HOLD: Duration = Duration::from_secs(120);
 
 async fn deliver(svc: &Services, id: Uuid) {
     let Ok(Some(mut job)) = svc.store.get(id, None).await else {

@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+#[path = "../pg_support/mod.rs"]
+pub mod pg_support;
+
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use serde_json::Value;
@@ -149,6 +152,25 @@ impl TestServer {
         let key: [u8; 32] = rand::random();
         let webhook_secret = format!("whsec_{}", B64.encode(key));
         let mut env = cfg.env;
+        // AUDIOTAP_TEST_API_DATABASE=postgres: every server on its own PostgreSQL database
+        // (kept across restarts), under a stable node id, instead of its SQLite file.
+        if std::env::var("AUDIOTAP_TEST_API_DATABASE").as_deref() == Ok("postgres")
+            && !env.iter().any(|(k, _)| k == "AUDIOTAP_DATABASE_URL")
+        {
+            let admin = std::env::var("AUDIOTAP_TEST_DATABASE_URL").expect(
+                "AUDIOTAP_TEST_API_DATABASE=postgres needs AUDIOTAP_TEST_DATABASE_URL (scripts/pg-test-server.sh)",
+            );
+            env.push((
+                "AUDIOTAP_DATABASE_URL".into(),
+                pg_support::fresh_database_blocking(&admin),
+            ));
+            if !env.iter().any(|(k, _)| k == "AUDIOTAP_NODE_ID") {
+                env.push((
+                    "AUDIOTAP_NODE_ID".into(),
+                    format!("test-{}", std::process::id()),
+                ));
+            }
+        }
         if !env.iter().any(|(k, _)| k == "AUDIOTAP_WEBHOOK_SECRET") {
             env.push(("AUDIOTAP_WEBHOOK_SECRET".into(), webhook_secret.clone()));
         }
