@@ -15,8 +15,9 @@ BUILD=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-de
 # What the release binary loads at run time (Debian 12 sonames).
 RUNTIME=(libavcodec59 libavformat59 libavutil57 libswresample4 libavfilter8 ca-certificates)
 # The ffmpeg CLI makes fixtures and reference decodes; hyperfine and GNU time run benches;
-# iproute2 and util-linux (ip, unshare) give the API fuzzer a loopback-only namespace.
-TEST=(ffmpeg hyperfine time iproute2 util-linux)
+# iproute2 and util-linux (ip, unshare) give the API fuzzer a loopback-only namespace;
+# postgresql (15 on Debian 12) runs the job-store and multi-node tests (scripts/pg-test-server.sh).
+TEST=(ffmpeg hyperfine time iproute2 util-linux postgresql)
 # Only on a machine without Rust: scripts/ensure-rust.sh fetches rustup with curl.
 RUSTUP=(curl ca-certificates)
 

@@ -5,7 +5,8 @@
 #   3. fixtures (generated only when fixtures/media/manifest.json is missing)
 #   4. cargo fmt --check
 #   5. cargo clippy --all-targets -- -D warnings
-#   6. an S3 test server (Garage) on loopback, then cargo test --all-targets
+#   6. an S3 test server (Garage) and PostgreSQL on loopback, then cargo test --all-targets
+#      (the job-store contract and the multi-node test run against PostgreSQL)
 #   7. schemathesis against the live API in a loopback-only network namespace
 # With CI=true, cargo also runs with --locked (Cargo.lock must be committed and current).
 set -euo pipefail
@@ -65,19 +66,31 @@ section "S3 test server install (scripts/s3-test-server.sh install)"
 # Builds Garage with cargo the first time (about 10 minutes on 2 cores), then reuses it.
 scripts/s3-test-server.sh install
 
-section "cargo test --all-targets (loopback-only network namespace, with Garage inside it)"
+section "PostgreSQL install (scripts/pg-test-server.sh install)"
+scripts/pg-test-server.sh install
+
+section "cargo test --all-targets (loopback-only network namespace, with Garage and PostgreSQL inside it)"
 # Tests hand the server URLs (sources, webhooks). Inside a fresh network namespace that has
-# only loopback, a guard that failed could not send anything off this machine. Garage runs
-# inside the same namespace so the S3 suite reaches it.
+# only loopback, a guard that failed could not send anything off this machine. Garage and
+# PostgreSQL run inside the same namespace so the S3 and PostgreSQL suites reach them.
 cargo test "${LOCKED[@]}" --all-targets --no-run
 run_tests() {
   local rc=0
   if [[ -z "${AUDIOTAP_TEST_S3_ENDPOINT:-}" ]]; then
     eval "$(AUDIOTAP_GARAGE_DIR="$ROOT/target/garage-test" scripts/s3-test-server.sh start)"
   fi
+  if [[ -z "${AUDIOTAP_TEST_DATABASE_URL:-}" ]]; then
+    eval "$(AUDIOTAP_PG_DIR="$ROOT/target/pg-test" scripts/pg-test-server.sh start)"
+  fi
   # shellcheck disable=SC2086 # empty or --locked
   CARGO_NET_OFFLINE=true cargo test ${LOCKED_FLAG:-} --all-targets || rc=$?
+  if [[ "$rc" -eq 0 ]]; then
+    # The HTTP API lifecycle suite once more, each server on its own PostgreSQL database.
+    AUDIOTAP_TEST_API_DATABASE=postgres CARGO_NET_OFFLINE=true \
+      cargo test ${LOCKED_FLAG:-} --test api_lifecycle || rc=$?
+  fi
   AUDIOTAP_GARAGE_DIR="$ROOT/target/garage-test" scripts/s3-test-server.sh stop >/dev/null 2>&1 || true
+  AUDIOTAP_PG_DIR="$ROOT/target/pg-test" scripts/pg-test-server.sh stop >/dev/null 2>&1 || true
   return "$rc"
 }
 if [[ "$(id -u)" -eq 0 ]] && command -v unshare >/dev/null && [[ "${AUDIOTAP_NO_NETNS:-}" != "1" ]]; then
