@@ -388,6 +388,12 @@ impl Drop for TestServer {
     }
 }
 
+/// True when the servers run on PostgreSQL (AUDIOTAP_TEST_API_DATABASE=postgres), a store
+/// nodes share: uploads then wait in shared storage rather than on the node's disk.
+pub fn shared_job_store() -> bool {
+    std::env::var("AUDIOTAP_TEST_API_DATABASE").as_deref() == Ok("postgres")
+}
+
 /// The binary under test: cargo's, or `AUDIOTAP_TEST_BIN` (for example a release build).
 pub fn bin() -> PathBuf {
     std::env::var_os("AUDIOTAP_TEST_BIN")
