@@ -429,6 +429,12 @@ impl Config {
                 "node_id {id:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ -"
             ));
         }
+        if self.role != Role::All && !self.shared_job_store() {
+            return bad(format!(
+                "role = {} needs a job store other nodes share: set AUDIOTAP_DATABASE_URL=postgres://… (with SQLite, run one node with role = all)",
+                self.role.as_str()
+            ));
+        }
         if !(3..=3600).contains(&self.lease_secs) {
             return bad(format!(
                 "lease_secs = {} must be between 3 and 3600",
@@ -484,6 +490,13 @@ impl Config {
         format!("{host}-{:08x}", rand::random::<u32>())
     }
 
+    /// True when the job store is PostgreSQL (shared by many nodes).
+    pub fn shared_job_store(&self) -> bool {
+        self.database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    }
+
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_secs)
     }
@@ -528,6 +541,57 @@ mod tests {
             .apply_env(|k| (k == "AUDIOTAP_WORKERS").then(|| "many".to_string()))
             .unwrap_err();
         assert!(err.to_string().contains("AUDIOTAP_WORKERS"));
+    }
+
+    #[test]
+    fn roles_node_ids_and_leases() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let mut c = Config::default();
+        c.apply_env(env(&[
+            ("AUDIOTAP_ROLE", "worker"),
+            ("AUDIOTAP_DATABASE_URL", "postgres://u:p@db:5432/audiotap"),
+            ("AUDIOTAP_NODE_ID", "worker-7"),
+            ("AUDIOTAP_LEASE_SECS", "12"),
+        ]))
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.role, Role::Worker);
+        assert!(c.role.runs_jobs() && !c.role.serves_api());
+        assert_eq!(c.node_id(), "worker-7");
+        assert_eq!(c.lease(), Duration::from_secs(12));
+        // A split role on a store only one node can use would strand its jobs.
+        let mut sqlite = c.clone();
+        sqlite.database_url = None;
+        let err = sqlite.validate().unwrap_err().to_string();
+        assert!(err.contains("AUDIOTAP_DATABASE_URL"), "{err}");
+        sqlite.role = Role::All;
+        sqlite.validate().unwrap();
+        for (k, v) in [
+            ("AUDIOTAP_ROLE", "scheduler"),
+            ("AUDIOTAP_LEASE_SECS", "soon"),
+        ] {
+            let err = Config::default()
+                .apply_env(|n| (n == k).then(|| v.to_string()))
+                .unwrap_err();
+            assert!(err.to_string().contains(k), "{err}");
+        }
+        let mut bad = c.clone();
+        bad.node_id = Some("two words".into());
+        assert!(bad.validate().is_err());
+        bad.node_id = None;
+        bad.lease_secs = 1;
+        assert!(bad.validate().is_err());
+        // Without a configured id, each process gets its own.
+        let mut anon = c.clone();
+        anon.node_id = None;
+        assert_ne!(anon.node_id(), anon.node_id());
     }
 
     #[test]
