@@ -5,6 +5,8 @@
 //!   SIGKILL mid-job; its leases run out and the others take its jobs over. Every job
 //!   succeeds exactly once: one published output object per job (none left by the dead
 //!   attempts), uploads staged in the bucket and cleaned up, attempts accounted for.
+//! - A worker frozen (SIGSTOP) past its lease while another takes its job over, then thawed:
+//!   it loses the race for the job, and only the winner's output is published.
 //! - An API-only node and a worker-only node: the API node runs nothing; progress and a
 //!   cancellation cross between them through the store.
 //!
@@ -370,4 +372,73 @@ async fn api_node_and_worker_node_share_progress_and_cancellation() {
         outputs.iter().all(|k| !k.contains(&slow_id)),
         "no output for the canceled job: {outputs:?}"
     );
+}
+
+/// A counter or gauge's value in Prometheus text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_worker_loses_its_job_and_its_output_is_not_published() {
+    let Some(sh) = shared("multinode split brain").await else {
+        return;
+    };
+    let api = sh.node("api-1", "api").await;
+    let x = sh.node("worker-x", "worker").await;
+    let slow = MediaSource::start(media(MP4), Duration::from_secs(2)).await;
+    let r = api
+        .create_json(&json!({"source": {"url": slow.url()}, "output": {"channels": 1}}))
+        .await;
+    r.expect_status(202);
+    let id = job_id(&r.json());
+    api.wait_job(&id, "running on worker-x", |j| {
+        j["node"] == "worker-x" && step_status(j, "fetch") == "running"
+    })
+    .await;
+    // Freeze worker-x mid-download: it cannot renew its lease, but it is not dead.
+    x.signal("STOP");
+    let y = sh.node("worker-y", "worker").await;
+    let done = api.wait_status(&id, "succeeded").await;
+    assert_eq!(done["node"], "worker-y", "{done:#}");
+    assert_eq!(done["attempts"], 2, "{done:#}");
+    // Thaw worker-x: it finishes its stale attempt, which must not land.
+    x.signal("CONT");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = x.get("/metrics").await;
+        let text = String::from_utf8_lossy(&m.body).to_string();
+        if metric(&text, "audiotap_attempts_discarded_total").is_some_and(|n| n >= 1.0)
+            && metric(&text, "audiotap_jobs_running") == Some(0.0)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "worker-x never gave its stale attempt up:\n{text}\n{}",
+            x.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for line in x.log_text().lines().filter(|l| l.contains("attempt")) {
+        eprintln!("worker-x: {line}");
+    }
+    let after = api.job(&id).await;
+    assert_eq!(after, done, "the stale attempt changed the job");
+    let outputs = sh.keys("outputs").await;
+    assert_eq!(
+        outputs,
+        vec![done["output"]["key"].as_str().unwrap().to_string()],
+        "exactly the winner's output is in the bucket"
+    );
+    let dl = api.get(&format!("/v1/jobs/{id}/output")).await;
+    dl.expect_status(200);
+    assert_eq!(
+        sha256_hex(&dl.body),
+        done["output"]["sha256"].as_str().unwrap()
+    );
+    drop(y);
 }

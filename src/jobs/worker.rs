@@ -251,12 +251,10 @@ async fn run_job(svc: Arc<Services>, mut job: Job) {
     }
     metrics::gauge!("audiotap_jobs_running").set(svc.running() as f64);
     let started = Instant::now();
-    let lease = tokio::spawn(keep_lease(
-        svc.clone(),
-        job.id,
-        job.attempts,
-        cancel.clone(),
-    ));
+    let lease = tokio::spawn(
+        keep_lease(svc.clone(), job.id, job.attempts, cancel.clone())
+            .instrument(tracing::Span::current()),
+    );
     let outcome = execute(&svc, &mut job, &cancel).await;
     lease.abort();
     match outcome {
@@ -320,7 +318,7 @@ async fn run_job(svc: Arc<Services>, mut job: Job) {
             Ok(Some(current)) if current.status.is_terminal() => {
                 tracing::info!(
                     status = current.status.as_str(),
-                    "the job ended elsewhere (canceled); this attempt's output was discarded"
+                    "the job ended elsewhere (canceled, or finished by another attempt); this attempt's output was discarded"
                 );
                 svc.remove_upload(&current).await;
             }

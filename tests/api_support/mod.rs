@@ -208,6 +208,18 @@ impl TestServer {
         self.data.path()
     }
 
+    /// Send a signal (`STOP`, `CONT`, …) to the server process.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("server running").id();
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig} {pid}");
+        self.log.lock().unwrap().push(format!("---- SIG{sig} ----"));
+    }
+
     /// SIGKILL the server and reap it.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
