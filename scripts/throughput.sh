@@ -9,7 +9,9 @@
 # 60 s stereo AAC video (generated once with ffmpeg), then N `serve --role worker`
 # processes with AUDIOTAP_WORKERS=1 each, which re-encode them to mono AAC M4A (a CPU-bound
 # job of about a second). Throughput = JOBS / (last job finished - first job started), from
-# the job JSON timestamps, so neither submission nor process start-up is counted.
+# the job JSON timestamps, so neither submission nor process start-up is counted. Also
+# printed: the CPU time (user + system) the worker processes used per job: if the shared
+# store or bucket were a bottleneck or caused contention, it would grow with the workers.
 #
 # Needs a release binary (built if missing; AUDIOTAP_BIN overrides), PostgreSQL and Garage
 # (scripts/pg-test-server.sh / s3-test-server.sh install), ffmpeg, curl, jq, python3.
@@ -101,7 +103,8 @@ for n in $COUNTS; do
       --data-binary "@$INPUT" "$api/v1/jobs?format=m4a&channels=1&bitrate=96000")"
     [[ "$code" == 202 ]] || { log "submit answered $code"; exit 1; }
   done
-  for ((w = 1; w <= n; w++)); do start_node worker "worker-$w"; done
+  WORKER_PIDS=()
+  for ((w = 1; w <= n; w++)); do start_node worker "worker-$w"; WORKER_PIDS+=("${PIDS[-1]}"); done
   log "$n worker process(es): $JOBS jobs queued"
   while :; do
     page="$(curl -s "$api/v1/jobs?limit=500")"
@@ -112,7 +115,14 @@ for n in $COUNTS; do
     sleep 0.5
   done
   printf '%s' "$page" >"$RUN/jobs.json"
-  python3 - "$n" "$JOBS" "$RUN/jobs.json" >>"$RESULTS" <<'PY'
+  # CPU the worker processes used (user + system), to compare per job across runs.
+  ticks=0
+  for p in "${WORKER_PIDS[@]}"; do
+    read -r -a st <"/proc/$p/stat"
+    ticks=$((ticks + st[13] + st[14]))
+  done
+  cpu="$(python3 -c "print(f'{$ticks / $(getconf CLK_TCK) / $JOBS:.2f}')")"
+  python3 - "$n" "$JOBS" "$RUN/jobs.json" "$cpu" >>"$RESULTS" <<'PY'
 import json, sys
 from datetime import datetime
 page = json.load(open(sys.argv[3]))
@@ -124,16 +134,17 @@ secs = (end - start).total_seconds()
 per = {}
 for j in jobs: per[j["node"]] = per.get(j["node"], 0) + 1
 spread = " ".join(f"{k}={v}" for k, v in sorted(per.items()))
-print(f"{sys.argv[1]}\t{sys.argv[2]}\t{secs:.1f}\t{int(sys.argv[2]) * 60 / secs:.1f}\t{spread}")
+print(f"{sys.argv[1]}\t{sys.argv[2]}\t{secs:.1f}\t{int(sys.argv[2]) * 60 / secs:.1f}\t{sys.argv[4]}\t{spread}")
 PY
   tail -n1 "$RESULTS" >&2
   cleanup
 done
 
 base="$(head -n1 "$RESULTS" | cut -f4)"
-printf '\n%-8s %-5s %-9s %-9s %-8s %s\n' workers jobs seconds jobs/min speedup "jobs per worker"
-while IFS=$'\t' read -r n jobs secs jpm spread; do
-  printf '%-8s %-5s %-9s %-9s %-8s %s\n' "$n" "$jobs" "$secs" "$jpm" \
-    "$(python3 -c "print(f'{$jpm / $base:.2f}x')")" "$spread"
+printf '\n%-8s %-5s %-9s %-9s %-8s %-14s %s\n' workers jobs seconds jobs/min speedup "worker CPU/job" "jobs per worker"
+while IFS=$'\t' read -r n jobs secs jpm cpu spread; do
+  printf '%-8s %-5s %-9s %-9s %-8s %-14s %s\n' "$n" "$jobs" "$secs" "$jpm" \
+    "$(python3 -c "print(f'{$jpm / $base:.2f}x')")" "${cpu} s" "$spread"
 done <"$RESULTS"
-printf '\n(%s cores on this machine; load average before the runs: %s)\n' "$(nproc)" "$LOAD_BEFORE"
+printf '\n(%s cores on this machine; load average before the runs: %s, after: %s)\n' \
+  "$(nproc)" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
