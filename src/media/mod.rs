@@ -5,6 +5,7 @@
 pub mod decode;
 pub(crate) mod dsp;
 pub(crate) mod encode;
+pub(crate) mod isobmff;
 pub mod limits;
 pub mod probe;
 pub mod source;
@@ -61,6 +62,9 @@ pub struct Report {
     pub audio_offset: f64,
     pub source: SourceTrack,
     pub bytes_written: u64,
+    /// How a URL source was fetched (bytes fetched against its size).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fetch: Option<source::FetchSummary>,
 }
 
 /// Hooks a caller may pass to follow or stop a running extraction.
@@ -174,6 +178,7 @@ fn try_copy(
         audio_offset: track.start,
         source: source_track(&track),
         bytes_written,
+        fetch: None,
     }))
 }
 
@@ -308,6 +313,7 @@ fn decode_path(
         audio_offset: opened.track.start,
         source: source_track(&opened.track),
         bytes_written,
+        fetch: None,
     })
 }
 

@@ -207,6 +207,7 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         size: None,
         audio_offset,
         tracks,
+        fetch: None,
     })
 }
 

@@ -8,6 +8,8 @@
 
 use std::io::{Read, Seek, SeekFrom};
 
+use crate::media::isobmff::{be_u32, be_u64, boxes, child};
+
 /// The `moov` box is read whole; a larger one is not a file we trust.
 const MAX_MOOV_BYTES: u64 = 64 << 20;
 const MAX_TOP_LEVEL_BOXES: usize = 4096;
@@ -73,43 +75,6 @@ fn read_body<R: Read>(r: &mut R, body_len: u64) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; usize::try_from(body_len).ok()?];
     r.read_exact(&mut buf).ok()?;
     Some(buf)
-}
-
-/// Iterates the child boxes of a box body: (type, body).
-fn boxes(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
-    std::iter::from_fn(move || {
-        if data.len() < 8 {
-            return None;
-        }
-        let size32 = u32::from_be_bytes(data[0..4].try_into().ok()?);
-        let kind: [u8; 4] = data[4..8].try_into().ok()?;
-        let (size, hdr) = match size32 {
-            0 => (data.len(), 8),
-            1 => {
-                let s = u64::from_be_bytes(data.get(8..16)?.try_into().ok()?);
-                (usize::try_from(s).ok()?, 16)
-            }
-            s => (s as usize, 8),
-        };
-        if size < hdr || size > data.len() {
-            return None;
-        }
-        let body = &data[hdr..size];
-        data = &data[size..];
-        Some((kind, body))
-    })
-}
-
-fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
-    boxes(data).find(|(k, _)| k == kind).map(|(_, b)| b)
-}
-
-fn be_u32(d: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(d.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn be_u64(d: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(d.get(at..at + 8)?.try_into().ok()?))
 }
 
 /// Timescale of an `mvhd` or `mdhd` body (full box: version decides the field widths).

@@ -266,6 +266,7 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         size: None,
         audio_offset,
         tracks,
+        fetch: None,
     })
 }
 
