@@ -6,6 +6,65 @@
 //! against what is left of its parent, so hostile bytes give `None`/an error, never a panic
 //! or a huge allocation.
 
+use std::io::{Read, Seek, SeekFrom};
+
+/// The `moov` box is read whole; a larger one is not a file we trust.
+pub(crate) const MAX_MOOV_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_TOP_LEVEL_BOXES: usize = 4096;
+
+/// The header of the top-level box at `pos`: (type, body length, whole size), with the
+/// reader left at the body. `None` past the end or for a size that does not fit the file.
+pub(crate) fn top_level_box<R: Read + Seek>(
+    r: &mut R,
+    pos: u64,
+    len: u64,
+) -> Option<([u8; 4], u64, u64)> {
+    if pos + 8 > len {
+        return None;
+    }
+    r.seek(SeekFrom::Start(pos)).ok()?;
+    let mut hdr = [0u8; 16];
+    r.read_exact(&mut hdr[..8]).ok()?;
+    let mut size = u64::from(u32::from_be_bytes(hdr[0..4].try_into().ok()?));
+    let kind: [u8; 4] = [hdr[4], hdr[5], hdr[6], hdr[7]];
+    let mut header_len = 8u64;
+    if size == 1 {
+        r.read_exact(&mut hdr[8..16]).ok()?;
+        size = u64::from_be_bytes(hdr[8..16].try_into().ok()?);
+        header_len = 16;
+    } else if size == 0 {
+        size = len - pos;
+    }
+    if size < header_len || pos.checked_add(size)? > len {
+        return None;
+    }
+    Some((kind, size - header_len, size))
+}
+
+/// Read a box body the reader is positioned at; a body over the cap is not one we trust.
+pub(crate) fn read_body<R: Read>(r: &mut R, body_len: u64) -> Option<Vec<u8>> {
+    if body_len > MAX_MOOV_BYTES {
+        return None;
+    }
+    let mut buf = vec![0u8; usize::try_from(body_len).ok()?];
+    r.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// The body of the first top-level `moov` of a file.
+pub(crate) fn read_moov<R: Read + Seek>(r: &mut R) -> Option<Vec<u8>> {
+    let len = r.seek(SeekFrom::End(0)).ok()?;
+    let mut pos = 0u64;
+    for _ in 0..MAX_TOP_LEVEL_BOXES {
+        let (kind, body_len, size) = top_level_box(r, pos, len)?;
+        if &kind == b"moov" {
+            return read_body(r, body_len);
+        }
+        pos += size;
+    }
+    None
+}
+
 /// A box header: four-character type, header length (8 or 16) and whole size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BoxHeader {

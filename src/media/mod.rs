@@ -148,32 +148,62 @@ fn try_copy(
             track.channels.unwrap_or(0)
         )));
     }
-    // Stream indexes are the container's track order in both back ends.
-    let copy = encode::m4a::copy_audio(input, track.index, output, limits.max_output_bytes)?;
-    tracing::debug!(
-        packets = copy.packets,
-        payload_bytes = copy.bytes,
-        "stream copy done"
-    );
+    // Stream indexes are the container's track order in both back ends. An MP4/MOV source
+    // is copied by audiotap's own box writer (chunks copied whole, no per-packet work);
+    // anything it does not model goes through FFmpeg's demuxer and muxer.
+    let native = if info.container == "mp4" {
+        encode::mp4copy::copy_track(input, track.index, output, limits.max_output_bytes)?
+    } else {
+        None
+    };
+    let (engine, sample_rate, channels, copied_duration) = match native {
+        Some(copy) => {
+            tracing::debug!(
+                samples = copy.samples,
+                payload_bytes = copy.bytes,
+                "native stream copy done"
+            );
+            (
+                EngineKind::Native,
+                track.sample_rate.unwrap_or(0),
+                track.channels.unwrap_or(0),
+                None,
+            )
+        }
+        None => {
+            let copy =
+                encode::m4a::copy_audio(input, track.index, output, limits.max_output_bytes)?;
+            tracing::debug!(
+                packets = copy.packets,
+                payload_bytes = copy.bytes,
+                "stream copy done"
+            );
+            (
+                EngineKind::Ffmpeg,
+                copy.sample_rate,
+                copy.channels,
+                Some(copy.duration),
+            )
+        }
+    };
     let bytes_written = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     Ok(Some(Report {
         input: None,
         output: None,
-        engine: EngineKind::Ffmpeg,
+        engine,
         format: Format::M4a,
         codec: track.codec.clone(),
         copied: true,
-        sample_rate: copy.sample_rate,
-        channels: copy.channels,
+        sample_rate,
+        channels,
         bit_depth: track.bit_depth.map(|b| b as u16),
         sample_format: None,
         frames: None,
         // MP4 states the presented length exactly (edit list); elsewhere (TS, FLV) the
         // header's figure is an estimate and the packets' span is the truth.
-        duration: if info.container == "mp4" {
-            track.duration.unwrap_or(copy.duration)
-        } else {
-            copy.duration
+        duration: match copied_duration {
+            Some(d) if info.container != "mp4" => d,
+            d => track.duration.or(d).unwrap_or(0.0),
         },
         audio_offset: track.start,
         source: source_track(&track),

@@ -24,6 +24,8 @@ pub enum TrackKind {
 pub enum EngineKind {
     Symphonia,
     Ffmpeg,
+    /// audiotap's own MP4 box reader and writer (stream copy of an MP4/MOV track).
+    Native,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -24,14 +24,11 @@ use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED
 use reqwest::{StatusCode, Url};
 
 use super::{NetError, UrlGuard};
-use crate::media::isobmff;
+use crate::media::isobmff::{self, MAX_MOOV_BYTES, MAX_TOP_LEVEL_BOXES};
 use crate::media::source::{FetchMethod, FetchSummary};
 
 /// The first request asks for this much: enough for `ftyp` and a small leading `moov`.
 const HEAD_BYTES: u64 = 64 * 1024;
-/// A `moov` larger than this is not one we trust (the edit-list reader has the same cap).
-const MAX_MOOV_BYTES: u64 = 64 << 20;
-const MAX_TOP_LEVEL_BOXES: usize = 4096;
 /// When the planned ranges cover more than this share of the file, read it whole.
 const FULL_READ_SHARE: f64 = 0.75;
 /// Gaps bridged to save requests may add at most this share to the audio's bytes.
