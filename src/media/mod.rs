@@ -2,6 +2,8 @@
 //! Synchronous and free of HTTP, jobs and storage: the CLI and the service both call
 //! [`extract`] and [`probe`].
 
+#[doc(hidden)]
+pub mod benchkit;
 pub mod decode;
 pub(crate) mod dsp;
 pub(crate) mod encode;
