@@ -51,16 +51,30 @@ pub(crate) fn read_body<R: Read>(r: &mut R, body_len: u64) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-/// The body of the first top-level `moov` of a file.
+/// The body of the first top-level `moov` of a file. Only box headers are read on the way
+/// (no seek to the end first, so a file still arriving is read as far as its `moov`); a
+/// file that does not start like ISO-BMFF is left at once.
 pub(crate) fn read_moov<R: Read + Seek>(r: &mut R) -> Option<Vec<u8>> {
-    let len = r.seek(SeekFrom::End(0)).ok()?;
     let mut pos = 0u64;
-    for _ in 0..MAX_TOP_LEVEL_BOXES {
-        let (kind, body_len, size) = top_level_box(r, pos, len)?;
-        if &kind == b"moov" {
-            return read_body(r, body_len);
+    for i in 0..MAX_TOP_LEVEL_BOXES {
+        r.seek(SeekFrom::Start(pos)).ok()?;
+        let mut hdr = [0u8; 16];
+        r.read_exact(&mut hdr[..8]).ok()?;
+        if be_u32(&hdr, 0)? == 1 {
+            r.read_exact(&mut hdr[8..16]).ok()?;
         }
-        pos += size;
+        let h = parse_header(&hdr)?;
+        if i == 0 && !is_leading_box(&h.kind) {
+            return None;
+        }
+        if &h.kind == b"moov" {
+            let size = match h.size {
+                Some(s) => s,
+                None => r.seek(SeekFrom::End(0)).ok()?.checked_sub(pos)?,
+            };
+            return read_body(r, size.checked_sub(h.header_len)?);
+        }
+        pos = pos.checked_add(h.size?)?;
     }
     None
 }

@@ -7,6 +7,7 @@ pub mod benchkit;
 pub mod decode;
 pub(crate) mod dsp;
 pub(crate) mod encode;
+pub mod growing;
 pub(crate) mod isobmff;
 pub mod limits;
 pub mod probe;
@@ -424,11 +425,13 @@ fn run_pipeline(
                         return Ok(decoded);
                     }
                 }
-                if let (Some(cb), Some(total)) = (control.progress, total_frames)
+                if let Some(cb) = control.progress
                     && decoded >= next_report
                 {
+                    // Called at the first block too, so a caller learns when decoding began
+                    // even when the length is unknown.
                     next_report = decoded + u64::from(in_rate);
-                    cb((decoded as f64 / total).min(1.0));
+                    cb(total_frames.map_or(0.0, |total| (decoded as f64 / total).min(1.0)));
                 }
             }
             if !buf.is_empty() {

@@ -112,10 +112,12 @@ impl ProbeInfo {
 
 /// Probe a local file with the chosen engine (auto: Symphonia, then FFmpeg).
 pub fn probe(path: &Path, engine: Engine) -> Result<ProbeInfo> {
+    // A file still arriving has no size yet (and may not have its first byte).
+    let arriving = crate::media::growing::is_arriving(path);
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?
         .len();
-    if size == 0 {
+    if size == 0 && !arriving {
         return Err(Error::media("the input is empty (0 bytes)"));
     }
     let mut info = match engine {
@@ -133,7 +135,7 @@ pub fn probe(path: &Path, engine: Engine) -> Result<ProbeInfo> {
             _ => decode::ffmpeg::probe(path)?,
         },
     };
-    info.size = Some(size);
+    info.size = if arriving { None } else { Some(size) };
     Ok(info)
 }
 
