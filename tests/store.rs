@@ -25,6 +25,7 @@ fn job(webhook: bool) -> Job {
             filename: None,
             size: None,
             key: None,
+            fetch: None,
         },
         OutputSpec::default(),
         webhook.then(|| "http://127.0.0.1:9/hook".to_string()),

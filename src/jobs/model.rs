@@ -101,6 +101,10 @@ pub struct JobSource {
     /// several nodes (any of them may run the job); absent when it waits on this node's disk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// For a URL source: how it was read (`range`: only `moov` and the audio's chunks) and
+    /// the bytes fetched against the source's size.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fetch: Option<crate::media::source::FetchSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
