@@ -1,0 +1,73 @@
+//! Regression inputs: every file in `fixtures/regress/` once made audiotap (or a library
+//! under it) panic, crash or misbehave; `fixtures/regress/README.md` says where each came
+//! from. Each goes through `probe` and `extract` with every engine and must end in a clean
+//! success or the one-line error contract, never a panic, a signal or a hang.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn every_regression_input_ends_cleanly() {
+    let dir = root().join("fixtures/regress");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures/regress")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e != "md"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 2,
+        "no regression inputs in {}",
+        dir.display()
+    );
+    let out_dir = tmpdir();
+    let mut errs = Vec::new();
+    for f in &files {
+        let inp = f.to_str().unwrap();
+        let mut runs = vec![(
+            "probe".to_string(),
+            audiotap_opts(["probe", inp, "--json"], None, Duration::from_secs(60)),
+            None,
+        )];
+        for engine in ["auto", "symphonia", "ffmpeg"] {
+            for ext in ["wav", "m4a"] {
+                let out = out_dir.path().join(format!("o-{engine}.{ext}"));
+                let r = audiotap_opts(
+                    [
+                        "extract",
+                        inp,
+                        "-o",
+                        out.to_str().unwrap(),
+                        "--engine",
+                        engine,
+                    ],
+                    None,
+                    Duration::from_secs(60),
+                );
+                runs.push((format!("extract {engine} -> {ext}"), r, Some(out)));
+            }
+        }
+        for (what, r, out) in runs {
+            let ctx = format!("{} / {what}", f.file_name().unwrap().to_string_lossy());
+            if r.success() {
+                if let Some(o) = &out {
+                    assert!(o.exists(), "{ctx}: exit 0 without an output");
+                    let _ = std::fs::remove_file(o);
+                }
+                continue;
+            }
+            if let Err(e) = r.check_error(1, None) {
+                errs.push(format!("{ctx}: {e}"));
+            }
+            if let Some(o) = &out
+                && o.exists()
+            {
+                errs.push(format!("{ctx}: failed but left {}", o.display()));
+            }
+        }
+    }
+    assert!(errs.is_empty(), "{}", errs.join("\n\n"));
+}
