@@ -7,6 +7,9 @@ pub(crate) mod dsp;
 pub(crate) mod encode;
 pub mod limits;
 pub mod probe;
+// The fuzz crate (fuzz/) compiles the engine without the CLI's input resolver and its
+// HTTP client.
+#[cfg(not(fuzzing))]
 pub mod source;
 pub mod spec;
 

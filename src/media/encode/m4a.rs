@@ -26,6 +26,23 @@ fn internal(what: &str) -> impl Fn(ff::Error) -> Error + '_ {
     move |e| Error::Internal(format!("{what}: {e}"))
 }
 
+/// Samples beyond this magnitude (far above full scale) are clamped before encoding.
+const MAX_SAMPLE: f32 = 32.0;
+
+/// The muxer's refusal of a packet: an I/O failure when the OS said so (disk full, I/O
+/// error), else the stream's fault (timestamps or parameters the MP4 muxer cannot
+/// store, "not yet implemented" included): bad media, not a server error.
+fn mux_error(e: ff::Error) -> Error {
+    const IO_ERRNOS: [i32; 6] = [5, 9, 13, 28, 30, 122]; // EIO EBADF EACCES ENOSPC EROFS EDQUOT
+    match e {
+        ff::Error::Other { errno } if IO_ERRNOS.contains(&errno) => Error::io(
+            "cannot write the M4A output",
+            std::io::Error::from_raw_os_error(errno),
+        ),
+        other => Error::media(format!("the MP4 muxer refused the audio packets: {other}")),
+    }
+}
+
 pub(crate) struct M4aSink {
     octx: format::context::Output,
     encoder: encoder::Audio,
@@ -183,12 +200,9 @@ impl M4aSink {
                     self.max_bytes
                 )));
             }
-            packet.write_interleaved(&mut self.octx).map_err(|e| {
-                Error::io(
-                    "cannot write the M4A output",
-                    std::io::Error::other(e.to_string()),
-                )
-            })?;
+            packet
+                .write_interleaved(&mut self.octx)
+                .map_err(mux_error)?;
         }
         Ok(())
     }
@@ -196,7 +210,16 @@ impl M4aSink {
 
 impl Sink for M4aSink {
     fn write(&mut self, block: &[f32]) -> Result<()> {
-        self.fifo.extend_from_slice(block);
+        // A float source can carry NaN, infinities or absurd values (the fuzzer's
+        // decode_ffmpeg target fed a mutated f32 PCM track); the AAC encoder refuses such
+        // frames, so they are made silent or clamped far above full scale first.
+        self.fifo.extend(block.iter().map(|&x| {
+            if x.is_nan() {
+                0.0
+            } else {
+                x.clamp(-MAX_SAMPLE, MAX_SAMPLE)
+            }
+        }));
         self.frames += (block.len() / self.channels) as u64;
         while self.fifo.len() >= self.frame_size * self.channels {
             self.encode_frame(self.frame_size)?;
@@ -349,12 +372,7 @@ pub(crate) fn copy_audio(
         packet.rescale_ts(ist_tb, ost_tb);
         packet.set_position(-1);
         packet.set_stream(0);
-        packet.write_interleaved(&mut octx).map_err(|e| {
-            Error::io(
-                "cannot write the M4A output",
-                std::io::Error::other(e.to_string()),
-            )
-        })?;
+        packet.write_interleaved(&mut octx).map_err(mux_error)?;
     }
     if packets == 0 {
         return Err(Error::media("the audio track holds no packets"));
