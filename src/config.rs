@@ -74,6 +74,9 @@ pub struct Config {
     /// Timeout of a URL source download.
     pub fetch_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// How long a finished job keeps retrying the upload of its output (storage outage),
+    /// with exponential backoff, before the attempt counts as failed.
+    pub store_retry_secs: u64,
 }
 
 impl Default for Config {
@@ -103,6 +106,7 @@ impl Default for Config {
             job_timeout_secs: 3 * 3600,
             fetch_timeout_secs: 3600,
             shutdown_grace_secs: 30,
+            store_retry_secs: 900,
         }
     }
 }
@@ -313,6 +317,13 @@ impl Config {
             self.fetch_timeout_secs = parse(n, v)?;
             Ok(())
         });
+        env!(
+            "AUDIOTAP_STORE_RETRY_SECS",
+            |n, v| -> Result<(), ConfigError> {
+                self.store_retry_secs = parse(n, v)?;
+                Ok(())
+            }
+        );
         env!("AUDIOTAP_SHUTDOWN_GRACE_SECS", |n,
                                               v|
          -> Result<
