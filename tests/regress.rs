@@ -33,21 +33,18 @@ fn every_regression_input_ends_cleanly() {
             None,
         )];
         for engine in ["auto", "symphonia", "ffmpeg"] {
-            for ext in ["wav", "m4a"] {
-                let out = out_dir.path().join(format!("o-{engine}.{ext}"));
-                let r = audiotap_opts(
-                    [
-                        "extract",
-                        inp,
-                        "-o",
-                        out.to_str().unwrap(),
-                        "--engine",
-                        engine,
-                    ],
-                    None,
-                    Duration::from_secs(60),
-                );
-                runs.push((format!("extract {engine} -> {ext}"), r, Some(out)));
+            // WAV, M4A (AAC, or a copy) and ALAC.
+            for (ext, bits) in [("wav", None), ("m4a", None), ("m4a", Some("16"))] {
+                let out = out_dir
+                    .path()
+                    .join(format!("o-{engine}-{}.{ext}", bits.is_some()));
+                let mut args = vec!["extract", inp, "-o", out.to_str().unwrap()];
+                args.extend(["--engine", engine]);
+                if let Some(b) = bits {
+                    args.extend(["--bit-depth", b]);
+                }
+                let r = audiotap_opts(args, None, Duration::from_secs(60));
+                runs.push((format!("extract {engine} -> {ext} {bits:?}"), r, Some(out)));
             }
         }
         for (what, r, out) in runs {

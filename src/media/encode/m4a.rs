@@ -228,7 +228,16 @@ impl Sink for M4aSink {
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64> {
-        let rest = self.fifo.len() / self.channels;
+        let mut rest = self.fifo.len() / self.channels;
+        if rest == 1 && matches!(self.codec, M4aCodec::Alac { .. }) && self.channels > 2 {
+            // FFmpeg 5.1's ALAC encoder aborts the whole process on a one-sample frame with
+            // more than two channels (found by the `writers` fuzz target: any 4-6 channel
+            // source whose length is 1 more than a multiple of 4096). Repeat the sample: the
+            // output is one sample (21 µs at 48 kHz) longer instead of a crash.
+            let last = self.fifo[..self.channels].to_vec();
+            self.fifo.extend_from_slice(&last);
+            rest = 2;
+        }
         if rest > 0 {
             self.encode_frame(rest)?;
         }
