@@ -156,6 +156,14 @@ pub async fn recover(svc: &Services) -> anyhow::Result<()> {
             "requeued jobs left running by a previous process"
         );
     }
+    match svc.objects.sweep_incomplete().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            count = n,
+            "removed outputs a previous process left half-written"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot sweep half-written outputs"),
+    }
     // Temp files of dead jobs and uploads that never finished arriving.
     if let Ok(rd) = std::fs::read_dir(svc.config.tmp_dir()) {
         for entry in rd.flatten() {
