@@ -229,14 +229,20 @@ impl Sink for M4aSink {
 
     fn finish(mut self: Box<Self>) -> Result<u64> {
         let mut rest = self.fifo.len() / self.channels;
-        if rest == 1 && matches!(self.codec, M4aCodec::Alac { .. }) && self.channels > 2 {
-            // FFmpeg 5.1's ALAC encoder aborts the whole process on a one-sample frame with
-            // more than two channels (found by the `writers` fuzz target: any 4-6 channel
-            // source whose length is 1 more than a multiple of 4096). Repeat the sample: the
-            // output is one sample (21 µs at 48 kHz) longer instead of a crash.
-            let last = self.fifo[..self.channels].to_vec();
-            self.fifo.extend_from_slice(&last);
-            rest = 2;
+        if (1..3).contains(&rest)
+            && matches!(self.codec, M4aCodec::Alac { .. })
+            && self.channels > 2
+        {
+            // FFmpeg 5.1's ALAC encoder aborts the whole process on a final frame of one or
+            // two samples with more than two channels (found by the `writers` fuzz target:
+            // e.g. a 6-channel source whose length is 1 or 2 more than a multiple of 4096).
+            // Repeat the last sample up to three: the output is at most two samples (42 µs
+            // at 48 kHz) longer instead of a crash.
+            let last = self.fifo[self.fifo.len() - self.channels..].to_vec();
+            while rest < 3 {
+                self.fifo.extend_from_slice(&last);
+                rest += 1;
+            }
         }
         if rest > 0 {
             self.encode_frame(rest)?;
@@ -287,7 +293,8 @@ pub(crate) fn copy_audio(
     let mut ictx = open_input(input)?;
     let ist = ictx
         .stream(stream_index)
-        .ok_or_else(|| Error::Internal("stream vanished".into()))?;
+        // The container probed one way and demuxes another (a decode_symphonia fuzz find).
+        .ok_or_else(|| Error::media("the audio stream is missing when the file is read again"))?;
     let ist_tb = ist.time_base();
     let params = ist.parameters();
     let id = params.id();
