@@ -86,6 +86,14 @@ pub(crate) async fn create_job(
             10,
         ));
     }
+    let Ok(_receiving) = state.upload_slots.clone().try_acquire_owned() else {
+        metrics::counter!("audiotap_rejected_total", "reason" => "uploads_busy").increment(1);
+        return Err(ApiError::unavailable(
+            "busy",
+            "too many job requests are being received at once; try again shortly",
+            2,
+        ));
+    };
     let idem_key = headers
         .get("idempotency-key")
         .map(|v| {
