@@ -33,9 +33,9 @@ mkdir -p "$MEDIA_DIR" "$BENCH_DIR" "$OUT_DIR"
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 
-say "system packages (scripts/system-packages.sh install build test)"
-scripts/system-packages.sh install build test
-for tool in hyperfine ffmpeg ffprobe; do
+say "system packages (scripts/system-packages.sh install build test bench)"
+scripts/system-packages.sh install build test bench
+for tool in hyperfine ffmpeg ffprobe nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "error: $tool not found" >&2; exit 1; }
 done
 [[ -x /usr/bin/time ]] || { echo "error: /usr/bin/time (GNU time) not found" >&2; exit 1; }
@@ -120,42 +120,36 @@ TABLE_ROWS=()
 CHECK_ROWS=()
 FAILURES=0
 
-# run_job ID LABEL SRC EXT "AUDIOTAP ARGS..." "FFMPEG ARGS..." [floor]
-# The argument strings are word-split (no paths with spaces in them here).
-run_job() {
-  local id="$1" label="$2" src="$3" ext="$4" at_args="$5" ff_args="$6" floor="${7:-}"
-  local out_a="$OUT_DIR/$id.audiotap.$ext" out_f="$OUT_DIR/$id.ffmpeg.$ext"
-  local -a at_argv ff_argv names=() cmds=()
-  read -r -a at_argv <<<"$at_args"
-  read -r -a ff_argv <<<"$ff_args"
-  local cmd_a cmd_f cmd_c
-  cmd_a="$(q "$BIN" extract "$src" -o "$out_a" "${at_argv[@]}")"
-  cmd_f="$(q ffmpeg -nostdin -v error -y -i "$src" -vn "${ff_argv[@]}" "$out_f")"
-  cmd_c="cat $(q "$src")> /dev/null"
-
+# bench_pair ID LABEL CMD_AUDIOTAP CMD_FFMPEG BYTES_CELL CLEAN OUT_A OUT_F [FLOOR_NAME FLOOR_LABEL FLOOR_CMD]...
+# Times both commands (and each floor) in one hyperfine run, peak RSS from one GNU time run
+# each; CLEAN is a command run before every timed run (removes outputs). OUT_A/OUT_F, the
+# outputs of the RSS runs, are described (ffprobe) before the timed runs.
+bench_pair() {
+  local id="$1" label="$2" cmd_a="$3" cmd_f="$4" bytes="$5" clean="$6" out_a="$7" out_f="$8"
+  shift 8
+  local -a names=() cmds=() fl_names=() fl_labels=() fl_rss=()
   say "$label"
   echo "audiotap: $cmd_a" >&2
   echo "ffmpeg:   $cmd_f" >&2
-  rm -f "$out_a" "$out_f"
-
-  local rss_a rss_f rss_c=""
+  bash -c "$clean"
+  local rss_a rss_f
   rss_a=$(peak_rss_kib "$id.audiotap" "$cmd_a")
   rss_f=$(peak_rss_kib "$id.ffmpeg" "$cmd_f")
+  CHECK_ROWS+=("| $label | $(describe "$out_a") | $(describe "$out_f") |")
   if [[ "$rss_a" != failed ]]; then names+=(audiotap); cmds+=("$cmd_a"); else FAILURES=$((FAILURES + 1)); fi
   if [[ "$rss_f" != failed ]]; then names+=(ffmpeg); cmds+=("$cmd_f"); else FAILURES=$((FAILURES + 1)); fi
-  if [[ -n "$floor" ]]; then
-    rss_c=$(peak_rss_kib "$id.cat" "$cmd_c")
-    if [[ "$rss_c" != failed ]]; then names+=(cat); cmds+=("$cmd_c"); else FAILURES=$((FAILURES + 1)); fi
-  fi
-  local check_a check_f
-  check_a=$(describe "$out_a")
-  check_f=$(describe "$out_f")
-
+  while [[ $# -ge 3 ]]; do
+    local r
+    r=$(peak_rss_kib "$id.$1" "$3")
+    fl_names+=("$1"); fl_labels+=("$2"); fl_rss+=("$r")
+    if [[ "$r" != failed ]]; then names+=("$1"); cmds+=("$3"); else FAILURES=$((FAILURES + 1)); fi
+    shift 3
+  done
   local csv="$BENCH_DIR/$id.csv" json="$BENCH_DIR/$id.json"
   rm -f "$csv" "$json"
   if [[ ${#cmds[@]} -gt 0 ]]; then
     local -a hf=(hyperfine --warmup 1 --runs "$RUNS" --export-json "$json" --export-csv "$csv"
-                 --prepare "rm -f $(q "$out_a" "$out_f")")
+                 --prepare "$clean")
     local i
     for i in "${!cmds[@]}"; do hf+=(--command-name "${names[$i]}" "${cmds[$i]}"); done
     if ! "${hf[@]}" >&2; then
@@ -164,31 +158,54 @@ run_job() {
       rm -f "$csv"
     fi
   fi
-
   cell() { # NAME RSS_KIB -> "mean ± sd" and "MiB" cells
     local mean sd
-    if [[ "$2" == failed ]]; then echo "failed|failed"; return; fi
+    if [[ "$2" == failed || ! -f "$csv" ]]; then echo "failed|failed"; return; fi
     mean=$(csv_field "$csv" "$1" mean 2>/dev/null || true)
     sd=$(csv_field "$csv" "$1" stddev 2>/dev/null || true)
     if [[ -z "$mean" ]]; then echo "failed|failed"; return; fi
     printf '%s|%s\n' "$(awk -v m="$mean" -v s="$sd" 'BEGIN { printf "%.3f ± %.3f", m, s }')" \
                      "$(awk -v k="$2" 'BEGIN { printf "%.1f", k / 1024 }')"
   }
-  local a f ratio="—"
+  ratio_of() { # NAME_A NAME_B -> mean(A) / mean(B)
+    awk -v a="$(csv_field "$csv" "$1" mean 2>/dev/null)" -v b="$(csv_field "$csv" "$2" mean 2>/dev/null)" \
+      'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "—" }'
+  }
+  local a f
   a=$(cell audiotap "$rss_a")
   f=$(cell ffmpeg "$rss_f")
-  if [[ "${a%%|*}" != failed && "${f%%|*}" != failed ]]; then
-    ratio=$(awk -v a="$(csv_field "$csv" audiotap mean)" -v f="$(csv_field "$csv" ffmpeg mean)" \
-      'BEGIN { if (f > 0) printf "%.2f", a / f; else print "—" }')
-  fi
-  TABLE_ROWS+=("| $label | ${a%%|*} | ${f%%|*} | $ratio | ${a##*|} | ${f##*|} |")
-  if [[ -n "$floor" ]]; then
-    local c="failed"
-    [[ "$rss_c" != failed ]] && c=$(cell cat "$rss_c")
-    TABLE_ROWS+=("| floor: \`cat\` the source once ($(mib "$(stat -c %s "$src")") MiB) | ${c%%|*} (cat) | — | — | ${c##*|} (cat) | — |")
-  fi
-  CHECK_ROWS+=("| $label | $check_a | $check_f |")
-  rm -f "$out_a" "$out_f"
+  TABLE_ROWS+=("| $label | ${a%%|*} | ${f%%|*} | **$(ratio_of audiotap ffmpeg)** | ${a##*|} | ${f##*|} | $bytes |")
+  local k
+  for k in "${!fl_names[@]}"; do
+    local c
+    c=$(cell "${fl_names[$k]}" "${fl_rss[$k]}")
+    TABLE_ROWS+=("| ↳ floor: ${fl_labels[$k]} | ${c%%|*} | — | audiotap/floor $(ratio_of audiotap "${fl_names[$k]}") | ${c##*|} | — | |")
+  done
+}
+
+# run_job ID LABEL SRC EXT "AUDIOTAP ARGS..." "FFMPEG ARGS..." [FLOORS]
+# One file in, one file out. FLOORS: words among `cat` (read the source once), `cp` (read
+# it and write a copy once) and `null` (ffmpeg's decode alone, `-f null`).
+# The argument strings are word-split (no paths with spaces in them here).
+run_job() {
+  local id="$1" label="$2" src="$3" ext="$4" at_args="$5" ff_args="$6" floors="${7:-}"
+  local out_a="$OUT_DIR/$id.audiotap.$ext" out_f="$OUT_DIR/$id.ffmpeg.$ext"
+  local -a at_argv ff_argv fl=()
+  read -r -a at_argv <<<"$at_args"
+  read -r -a ff_argv <<<"$ff_args"
+  local cmd_a cmd_f w
+  cmd_a="$(q "$BIN" extract "$src" -o "$out_a" "${at_argv[@]}")"
+  cmd_f="$(q ffmpeg -nostdin -v error -y -i "$src" -vn "${ff_argv[@]}" "$out_f")"
+  for w in $floors; do
+    case "$w" in
+      cat) fl+=(cat "\`cat\` the source once ($(mib "$(stat -c %s "$src")") MiB)" "cat $(q "$src")> /dev/null") ;;
+      cp) fl+=(cp "\`cp\` the source once (read + write)" "cp $(q "$src" "$OUT_DIR/$id.cp")") ;;
+      null) fl+=(null "ffmpeg decode only (\`-f null\`)" "$(q ffmpeg -nostdin -v error -i "$src" -vn -f null -)") ;;
+    esac
+  done
+  bench_pair "$id" "$label" "$cmd_a" "$cmd_f" "both read the file ($(mib "$(stat -c %s "$src")") MiB)" \
+    "rm -f $(q "$out_a" "$out_f" "$OUT_DIR/$id.cp")" "$out_a" "$out_f" "${fl[@]}"
+  rm -f "$out_a" "$out_f" "$OUT_DIR/$id.cp"
 }
 
 # ---------------------------------------------------------------- jobs
@@ -196,15 +213,99 @@ run_job() {
 A="${AUDIO_MIN}-min AAC"
 V="${VIDEO_MIN}-min 720p H.264+AAC"
 run_job aac-16k-mono "$A → 16 kHz mono s16 WAV" "$AAC_SRC" wav \
-  "--sample-rate 16000 --channels 1" "-ar 16000 -ac 1 -c:a pcm_s16le"
+  "--sample-rate 16000 --channels 1" "-ar 16000 -ac 1 -c:a pcm_s16le" "null"
 run_job aac-copy "$A → M4A (stream copy)" "$AAC_SRC" m4a \
-  "--codec copy" "-c:a copy" floor
+  "--codec copy" "-c:a copy" "cat cp"
 run_job aac-48k-s24 "$A → 48 kHz 24-bit WAV" "$AAC_SRC" wav \
-  "--sample-rate 48000 --bit-depth 24" "-ar 48000 -c:a pcm_s24le"
+  "--sample-rate 48000 --bit-depth 24" "-ar 48000 -c:a pcm_s24le" "null"
 run_job video-16k-mono "$V → 16 kHz mono s16 WAV" "$VIDEO_SRC" wav \
-  "--sample-rate 16000 --channels 1" "-ar 16000 -ac 1 -c:a pcm_s16le"
+  "--sample-rate 16000 --channels 1" "-ar 16000 -ac 1 -c:a pcm_s16le" "cat null"
 run_job video-48k-s24 "$V → 48 kHz 24-bit WAV" "$VIDEO_SRC" wav \
-  "--sample-rate 48000 --bit-depth 24" "-ar 48000 -c:a pcm_s24le"
+  "--sample-rate 48000 --bit-depth 24" "-ar 48000 -c:a pcm_s24le" "null"
+
+# 40 short clips: one `audiotap batch --jobs 2` process against two ffmpeg processes at a
+# time (xargs -P 2), each → 16 kHz mono WAV.
+CLIPS_DIR="$MEDIA_DIR/clips"
+if [[ ! -s "$CLIPS_DIR/clip-40.mp4" ]]; then
+  say "generating 40 clips in $CLIPS_DIR (20 s 640x360 H.264 + stereo AAC each)"
+  mkdir -p "$CLIPS_DIR"
+  ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=640x360:rate=30:duration=20" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=20" -ac 2 \
+    -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -b:a 128k "$CLIPS_DIR/clip.tmp.mp4"
+  for i in $(seq 1 40); do cp "$CLIPS_DIR/clip.tmp.mp4" "$CLIPS_DIR/clip-$i.mp4"; done
+  rm -f "$CLIPS_DIR/clip.tmp.mp4"
+fi
+BATCH_A="$OUT_DIR/batch-audiotap" BATCH_F="$OUT_DIR/batch-ffmpeg"
+bench_pair batch-40 "40 × 20-s 360p clips → 16 kHz mono WAV, 2 at a time" \
+  "$(q "$BIN" batch --jobs 2 --out-dir "$BATCH_A" --format wav --sample-rate 16000 --channels 1) $CLIPS_DIR/clip-*.mp4" \
+  "ls $CLIPS_DIR/clip-*.mp4 | xargs -P 2 -I{} sh -c 'ffmpeg -nostdin -v error -y -i {} -vn -ar 16000 -ac 1 -c:a pcm_s16le $BATCH_F/\$(basename {} .mp4).wav'" \
+  "both read every clip ($(mib "$(du -cb "$CLIPS_DIR"/clip-*.mp4 | tail -n 1 | cut -f1)") MiB)" \
+  "rm -rf $(q "$BATCH_A" "$BATCH_F") && mkdir -p $(q "$BATCH_A" "$BATCH_F")" \
+  "$BATCH_A/clip-1.wav" "$BATCH_F/clip-1.wav"
+rm -rf "$BATCH_A" "$BATCH_F"
+
+# A 1 GB-class MP4 (moov at the end, as cameras write it) on a local Range-capable HTTP
+# server (nginx), → 16 kHz mono WAV. audiotap fetches the moov and the audio chunks;
+# ffmpeg reads the file. nginx's access log counts the body bytes each one was sent.
+BIG_SRC="$MEDIA_DIR/remote-2x${VIDEO_SECS}s-720p.mp4"
+if [[ ! -s "$BIG_SRC" ]]; then
+  say "generating $BIG_SRC (the ${VIDEO_MIN}-min 720p source twice, stream-copied)"
+  printf "file '%s'\nfile '%s'\n" "$ROOT/$VIDEO_SRC" "$ROOT/$VIDEO_SRC" >"$MEDIA_DIR/concat.txt"
+  ffmpeg -nostdin -v error -y -f concat -safe 0 -i "$MEDIA_DIR/concat.txt" -c copy "$BIG_SRC.tmp.mp4"
+  mv "$BIG_SRC.tmp.mp4" "$BIG_SRC"
+fi
+NGX="$BENCH_DIR/nginx"
+rm -rf "$NGX" && mkdir -p "$NGX/logs"
+NGX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$NGX/nginx.conf" <<CONF
+daemon on;
+worker_processes 1;
+pid $ROOT/$NGX/nginx.pid;
+error_log $ROOT/$NGX/logs/error.log;
+events { worker_connections 256; }
+http {
+  log_format bytes '\$body_bytes_sent';
+  access_log $ROOT/$NGX/logs/access.log bytes;
+  sendfile on;
+  server {
+    listen 127.0.0.1:$NGX_PORT;
+    root $ROOT/$MEDIA_DIR;
+    location / { }
+  }
+}
+CONF
+nginx -p "$ROOT/$NGX" -c "$ROOT/$NGX/nginx.conf"
+trap 'nginx -p "$ROOT/$NGX" -c "$ROOT/$NGX/nginx.conf" -s stop 2>/dev/null || true' EXIT
+BIG_URL="http://127.0.0.1:$NGX_PORT/$(basename "$BIG_SRC")"
+served_by() { # CMD -> body bytes nginx sent while CMD ran
+  : >"$NGX/logs/access.log"
+  bash -c "$1" >/dev/null 2>&1 || echo "error: $1 failed" >&2
+  awk '{ s += $1 } END { print s + 0 }' "$NGX/logs/access.log"
+}
+BIG_A="$OUT_DIR/remote.audiotap.wav" BIG_F="$OUT_DIR/remote.ffmpeg.wav"
+CMD_RA="env AUDIOTAP_URL_ALLOWLIST=127.0.0.1 $(q "$BIN" extract "$BIG_URL" -o "$BIG_A" --sample-rate 16000 --channels 1)"
+CMD_RF="$(q ffmpeg -nostdin -v error -y -i "$BIG_URL" -vn -ar 16000 -ac 1 -c:a pcm_s16le "$BIG_F")"
+AUDIO_BYTES=$(ffprobe -v error -select_streams a -show_entries packet=size -of csv=p=0 "$BIG_SRC" | awk -F, '{ s += $1 } END { print s }')
+MOOV_BYTES=$(python3 - "$BIG_SRC" <<'PY'
+import struct, sys
+f = open(sys.argv[1], "rb"); f.seek(0, 2); n = f.tell(); pos = 0
+while pos + 8 <= n:
+    f.seek(pos); size, kind = struct.unpack(">I4s", f.read(8))
+    if size == 1: size = struct.unpack(">Q", f.read(8))[0]
+    elif size == 0: size = n - pos
+    if kind == b"moov": print(size); break
+    pos += size
+PY
+)
+SENT_A=$(served_by "$CMD_RA")
+SENT_F=$(served_by "$CMD_RF")
+NEED=$((AUDIO_BYTES + MOOV_BYTES))
+bench_pair remote-16k "$(mib "$(stat -c %s "$BIG_SRC")") MiB MP4 over local HTTP (Range) → 16 kHz mono WAV" \
+  "$CMD_RA" "$CMD_RF" \
+  "fetched: audiotap $(mib "$SENT_A") MiB ($(awk -v a="$SENT_A" -v n="$NEED" 'BEGIN { printf "%.2f", a / n }')× moov + audio = $(mib "$NEED") MiB), ffmpeg $(mib "$SENT_F") MiB" \
+  "rm -f $(q "$BIG_A" "$BIG_F")" "$BIG_A" "$BIG_F" \
+  curl "\`curl\` the whole file once over HTTP" "curl -s -o /dev/null $(q "$BIG_URL")"
+rm -f "$BIG_A" "$BIG_F"
 
 # ---------------------------------------------------------------- report
 
@@ -219,8 +320,8 @@ run_job video-48k-s24 "$V → 48 kHz 24-bit WAV" "$VIDEO_SRC" wav \
   echo "- sources: \`$AAC_SRC\` ($(mib "$(stat -c %s "$AAC_SRC")") MiB), \`$VIDEO_SRC\` ($(mib "$(stat -c %s "$VIDEO_SRC")") MiB), read from the page cache"
   echo "- hyperfine --warmup 1 --runs $RUNS: wall-clock mean ± standard deviation in seconds; peak RSS from one \`/usr/bin/time -v\` run"
   echo
-  echo "| job | audiotap mean s | ffmpeg mean s | ratio (audiotap/ffmpeg) | audiotap peak RSS MiB | ffmpeg peak RSS MiB |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  echo "| job | audiotap mean s | ffmpeg mean s | ratio (audiotap/ffmpeg) | audiotap peak RSS MiB | ffmpeg peak RSS MiB | bytes read or fetched |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
   printf '%s\n' "${TABLE_ROWS[@]}"
   echo
   echo "Outputs (ffprobe, first audio stream):"

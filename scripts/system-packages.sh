@@ -4,7 +4,8 @@
 #
 #   scripts/system-packages.sh build    # print the build-time packages
 #   scripts/system-packages.sh runtime  # print the run-time packages
-#   scripts/system-packages.sh test     # print the extra packages the tests/benches use
+#   scripts/system-packages.sh test     # print the extra packages the tests use
+#   scripts/system-packages.sh bench    # print the extra packages scripts/bench.sh uses
 #   scripts/system-packages.sh rustup   # print what installing Rust with rustup needs
 #   scripts/system-packages.sh install [build|runtime|test ...]  # apt-get install them
 set -euo pipefail
@@ -18,6 +19,9 @@ RUNTIME=(libavcodec59 libavformat59 libavutil57 libswresample4 libavfilter8 ca-c
 # (GNU time also measures peak RSS in tests/hostile.rs); iproute2 and util-linux (ip,
 # unshare) give the tests a loopback-only namespace; wrk drives scripts/load.sh.
 TEST=(ffmpeg hyperfine time iproute2 util-linux wrk)
+# scripts/bench.sh also serves a file over HTTP with Range support (nginx) and fetches it
+# whole with curl for the floor.
+BENCH=(nginx-light curl)
 # Only on a machine without Rust: scripts/ensure-rust.sh fetches rustup with curl.
 RUSTUP=(curl ca-certificates)
 
@@ -26,8 +30,9 @@ list() {
     build) printf '%s\n' "${BUILD[@]}" ;;
     runtime) printf '%s\n' "${RUNTIME[@]}" ;;
     test) printf '%s\n' "${TEST[@]}" ;;
+    bench) printf '%s\n' "${BENCH[@]}" ;;
     rustup) printf '%s\n' "${RUSTUP[@]}" ;;
-    *) echo "unknown set: $1 (build, runtime, test, rustup)" >&2; exit 2 ;;
+    *) echo "unknown set: $1 (build, runtime, test, bench, rustup)" >&2; exit 2 ;;
   esac
 }
 

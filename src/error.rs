@@ -39,6 +39,9 @@ pub enum Error {
     SourceUnreachable(String),
     #[error("source too large: {0}")]
     SourceTooLarge(String),
+    /// The URL guard refused the source's address (private, loopback, metadata, ...).
+    #[error("URL refused: {0}")]
+    UrlForbidden(String),
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
     #[error("{context}: {source}")]
@@ -65,6 +68,7 @@ impl Error {
             Error::InvalidMedia(_) => "invalid_media",
             Error::SourceUnreachable(_) => "source_unreachable",
             Error::SourceTooLarge(_) => "source_too_large",
+            Error::UrlForbidden(_) => "url_forbidden",
             Error::LimitExceeded(_) => "limit_exceeded",
             Error::Io { .. } => "io_error",
             Error::Canceled => "canceled",
@@ -78,7 +82,8 @@ impl Error {
             Error::InvalidOptions(_)
             | Error::NoAudioTrack
             | Error::TrackNotFound(_)
-            | Error::InvalidMedia(_) => ErrorKind::Input,
+            | Error::InvalidMedia(_)
+            | Error::UrlForbidden(_) => ErrorKind::Input,
             Error::UnsupportedCodec(_) | Error::UnsupportedFormat(_) => ErrorKind::Unsupported,
             Error::SourceTooLarge(_) | Error::LimitExceeded(_) => ErrorKind::Limit,
             Error::SourceUnreachable(_) => ErrorKind::Source,
@@ -100,6 +105,20 @@ impl Error {
 
     pub(crate) fn media(msg: impl fmt::Display) -> Self {
         Error::InvalidMedia(msg.to_string())
+    }
+}
+
+impl From<crate::net::NetError> for Error {
+    fn from(e: crate::net::NetError) -> Self {
+        use crate::net::NetError as N;
+        match e {
+            N::UrlForbidden(m) => Error::UrlForbidden(m),
+            N::InvalidUrl(m) => Error::InvalidOptions(format!("invalid URL: {m}")),
+            N::SourceUnreachable { message, .. } => Error::SourceUnreachable(message),
+            N::SourceTooLarge(m) => Error::SourceTooLarge(m),
+            N::Io { context, source } => Error::Io { context, source },
+            other @ N::InvalidSecret(_) => Error::Internal(other.to_string()),
+        }
     }
 }
 

@@ -81,6 +81,16 @@ fn check_copy(f: &MFile, extra: &[&str]) -> Result<String, String> {
             errs.push(format!("report.{k} = {}, expected {want}", report[k]));
         }
     }
+    // ISO MP4 sources are copied by the native box writer; fragmented MP4, QuickTime sound
+    // descriptions (MOV) and other containers go through FFmpeg.
+    let native = f.container() == "mp4" && !f.name.contains("frag") && !f.name.ends_with(".mov");
+    let engine = if native { "native" } else { "ffmpeg" };
+    if report["engine"] != engine {
+        errs.push(format!(
+            "report.engine = {}, expected {engine}",
+            report["engine"]
+        ));
+    }
     let s = m4a_stream(&out);
     if s["codec_name"] != "aac" {
         errs.push(format!("ffprobe codec {}", s["codec_name"]));

@@ -63,7 +63,7 @@ impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> Self {
         use crate::Error as E;
         let status = match &e {
-            E::InvalidOptions(_) => StatusCode::BAD_REQUEST,
+            E::InvalidOptions(_) | E::UrlForbidden(_) => StatusCode::BAD_REQUEST,
             E::SourceTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             E::UnsupportedCodec(_) | E::UnsupportedFormat(_) => StatusCode::UNPROCESSABLE_ENTITY,
             E::NoAudioTrack | E::TrackNotFound(_) | E::InvalidMedia(_) | E::LimitExceeded(_) => {

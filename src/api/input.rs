@@ -76,7 +76,7 @@ pub struct QueryOptions {
 }
 
 impl QueryOptions {
-    fn spec(&self) -> OutputSpec {
+    pub(crate) fn spec(&self) -> OutputSpec {
         OutputSpec {
             format: self.format.unwrap_or(Format::Wav),
             sample_rate: self.sample_rate,
@@ -115,6 +115,22 @@ pub struct JobRequest {
     pub metadata: serde_json::Value,
     /// Identifies the request for Idempotency-Key: same hash, same request.
     pub request_hash: String,
+}
+
+/// True for a raw-body upload (neither JSON nor multipart): its options are in the query,
+/// so the body can be read while the engine already works on it.
+pub(crate) fn is_raw_body(req: &Request) -> bool {
+    let essence = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence != "application/json" && essence != "multipart/form-data"
 }
 
 /// Read a request in any of the three shapes. `dir` receives uploads.
@@ -280,7 +296,7 @@ fn sanitize_filename(name: &str) -> String {
 }
 
 async fn spool<S>(
-    mut stream: S,
+    stream: S,
     dir: &Path,
     filename: Option<String>,
     max_bytes: u64,
@@ -288,17 +304,43 @@ async fn spool<S>(
 where
     S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
 {
+    let tmp = incoming_file(dir).await?;
+    let (size, sha256) = write_upload(stream, &tmp, max_bytes, None).await?;
+    Ok(Upload {
+        file: tmp,
+        filename,
+        size,
+        sha256,
+    })
+}
+
+/// A new, empty `.incoming-*` file in `dir` (removed on drop).
+pub(crate) async fn incoming_file(dir: &Path) -> ApiResult<tempfile::TempPath> {
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(ApiError::internal)?;
-    let tmp = tempfile::Builder::new()
+    Ok(tempfile::Builder::new()
         .prefix(".incoming-")
         .tempfile_in(dir)
         .map_err(ApiError::internal)?
-        .into_temp_path();
+        .into_temp_path())
+}
+
+/// Write an upload body into `path` under the size cap; returns its size and SHA-256.
+/// With `arrival`, every chunk is made visible to readers of the file as it lands (the
+/// engine extracts while the upload arrives); without, writes are buffered.
+pub(crate) async fn write_upload<S>(
+    mut stream: S,
+    path: &Path,
+    max_bytes: u64,
+    arrival: Option<&crate::media::growing::Arrival>,
+) -> ApiResult<(u64, String)>
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
+{
     let mut file = tokio::io::BufWriter::with_capacity(
         1 << 20,
-        tokio::fs::File::create(&tmp)
+        tokio::fs::File::create(path)
             .await
             .map_err(ApiError::internal)?,
     );
@@ -320,15 +362,14 @@ where
         }
         h.update(&chunk);
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
+        if let Some(a) = arrival {
+            file.flush().await.map_err(ApiError::internal)?;
+            a.advance(chunk.len() as u64);
+        }
     }
     file.flush().await.map_err(ApiError::internal)?;
     metrics::counter!("audiotap_bytes_in_total").increment(size);
-    Ok(Upload {
-        file: tmp,
-        filename,
-        size,
-        sha256: hex::encode(h.finalize()),
-    })
+    Ok((size, hex::encode(h.finalize())))
 }
 
 /// Read and discard a little more of a refused body before answering. A server that

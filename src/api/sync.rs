@@ -1,7 +1,9 @@
 //! `POST /v1/extract`: the same inputs as a job, the audio streamed back in the response.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -12,7 +14,7 @@ use futures_util::StreamExt;
 use super::error::{ApiError, ApiResult, Problem};
 use super::input::{self, CreateJobRequest, QueryOptions, Source, UploadOptions};
 use super::{AppState, Caller};
-use crate::media::{self, Control};
+use crate::media::{self, Control, OutputSpec};
 
 /// Extract synchronously and stream the audio back (`audio/wav` or `audio/mp4`).
 #[utoipa::path(
@@ -41,6 +43,7 @@ pub(crate) async fn extract(
     _caller: Caller,
     req: Request,
 ) -> ApiResult<Response> {
+    let t0 = Instant::now();
     let svc = state.svc.clone();
     let Ok(permit) = state.sync_slots.clone().try_acquire_owned() else {
         metrics::counter!("audiotap_rejected_total", "reason" => "sync_busy").increment(1);
@@ -54,6 +57,9 @@ pub(crate) async fn extract(
     tokio::fs::create_dir_all(&tmp)
         .await
         .map_err(ApiError::internal)?;
+    if input::is_raw_body(&req) {
+        return extract_arriving(svc, req, permit, t0).await;
+    }
     let req = input::read_job_request(req, &tmp, svc.config.max_upload_bytes).await?;
     let (input_path, _keep) = match req.source {
         Source::Upload(up) => (up.file.to_path_buf(), up.file),
@@ -63,13 +69,8 @@ pub(crate) async fn extract(
                 .tempfile_in(&tmp)
                 .map_err(ApiError::internal)?
                 .into_temp_path();
-            let fetch = crate::net::fetch::download_to_file(
-                &svc.http,
-                &svc.guard,
-                &url,
-                &dest,
-                svc.config.max_upload_bytes,
-            );
+            let opts = crate::net::range::RangeOptions::new(svc.config.max_upload_bytes);
+            let fetch = crate::net::range::fetch_source(&svc.http, &svc.guard, &url, &dest, &opts);
             tokio::time::timeout(
                 std::time::Duration::from_secs(svc.config.fetch_timeout_secs),
                 fetch,
@@ -85,40 +86,160 @@ pub(crate) async fn extract(
             (dest.to_path_buf(), dest)
         }
     };
-    let spec = req.spec;
-    let ext = spec.format.extension();
-    let out = tempfile::Builder::new()
-        .prefix("sync-out-")
-        .suffix(&format!(".{ext}"))
-        .tempfile_in(&tmp)
-        .map_err(ApiError::internal)?
-        .into_temp_path();
-    let (limits, out_path) = (svc.limits.clone(), out.to_path_buf());
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    let span = tracing::Span::current();
-    let spec2 = spec.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let _e = span.enter();
-        media::extract(
-            &input_path,
-            &spec2,
-            &out_path,
-            &limits,
-            Control {
-                progress: None,
-                cancel: Some(&flag),
-            },
-        )
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let input_done = t0.elapsed();
+    let job = Extraction::start(&svc, &input_path, &req.spec)?;
+    let report = job.finish().await?;
     drop(_keep);
+    respond(report, permit, t0, input_done).await
+}
+
+/// A raw-body upload: the engine starts on the file while its bytes still arrive (see
+/// [`crate::media::growing`]); containers read front to back are decoded as they come.
+async fn extract_arriving(
+    svc: Arc<crate::jobs::worker::Services>,
+    req: Request,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    t0: Instant,
+) -> ApiResult<Response> {
+    let q: QueryOptions = serde_urlencoded::from_str(req.uri().query().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request("invalid_options", format!("query: {e}")))?;
+    let spec = q.spec();
+    spec.validate()?;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let input = input::incoming_file(&svc.config.tmp_dir()).await?;
+    let arrival = media::growing::register(&input, declared);
+    let job = Extraction::start(&svc, &input, &spec)?;
+    let stream = req
+        .into_body()
+        .into_data_stream()
+        .map(|r| r.map_err(std::io::Error::other));
+    let written =
+        input::write_upload(stream, &input, svc.config.max_upload_bytes, Some(&arrival)).await;
+    let upload_done = t0.elapsed();
+    let failed = match written {
+        Ok((0, _)) => Some(ApiError::bad_request(
+            "invalid_request",
+            "empty body: send the video as the body, as multipart/form-data, or a JSON request with a URL source",
+        )),
+        Ok(_) => None,
+        Err(e) => Some(e),
+    };
+    if let Some(err) = failed {
+        // The upload's own error is the answer; stop the engine and wait for it to let go
+        // of the file.
+        job.cancel.store(true, Ordering::Relaxed);
+        arrival.finish(Err("the upload failed".into()));
+        let _ = job.handle.await;
+        return Err(err);
+    }
+    arrival.finish(Ok(()));
+    let report = job.finish().await?;
+    drop(input);
+    respond(report, permit, t0, upload_done).await
+}
+
+/// An extraction running on a blocking thread.
+struct Extraction {
+    handle: tokio::task::JoinHandle<crate::Result<media::Report>>,
+    cancel: Arc<AtomicBool>,
+    out: tempfile::TempPath,
+    spec: OutputSpec,
+    /// When the first block was decoded.
+    first_block: Arc<OnceLock<Instant>>,
+}
+
+impl Extraction {
+    fn start(
+        svc: &crate::jobs::worker::Services,
+        input: &Path,
+        spec: &OutputSpec,
+    ) -> ApiResult<Extraction> {
+        let out = tempfile::Builder::new()
+            .prefix("sync-out-")
+            .suffix(&format!(".{}", spec.format.extension()))
+            .tempfile_in(svc.config.tmp_dir())
+            .map_err(ApiError::internal)?
+            .into_temp_path();
+        let (limits, out_path, input) =
+            (svc.limits.clone(), out.to_path_buf(), input.to_path_buf());
+        let cancel = Arc::new(AtomicBool::new(false));
+        let first_block = Arc::new(OnceLock::new());
+        let (flag, first) = (cancel.clone(), first_block.clone());
+        let span = tracing::Span::current();
+        let spec2 = spec.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let _e = span.enter();
+            let progress = |_: f64| {
+                first.get_or_init(Instant::now);
+            };
+            media::extract(
+                &input,
+                &spec2,
+                &out_path,
+                &limits,
+                Control {
+                    progress: Some(&progress),
+                    cancel: Some(&flag),
+                },
+            )
+        });
+        Ok(Extraction {
+            handle,
+            cancel,
+            out,
+            spec: spec.clone(),
+            first_block,
+        })
+    }
+
+    async fn finish(self) -> ApiResult<Finished> {
+        let report = self.handle.await.map_err(ApiError::internal)??;
+        Ok(Finished {
+            report,
+            out: self.out,
+            spec: self.spec,
+            first_block: self.first_block.get().copied(),
+        })
+    }
+}
+
+struct Finished {
+    report: media::Report,
+    out: tempfile::TempPath,
+    spec: OutputSpec,
+    first_block: Option<Instant>,
+}
+
+/// Stream the output back. `Server-Timing` says when the input was whole (`input`) and
+/// when the first block was decoded (`decode`), both from the request's start: for an
+/// upload read while it arrived, `decode` comes before `input`.
+async fn respond(
+    done: Finished,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    t0: Instant,
+    input_done: std::time::Duration,
+) -> ApiResult<Response> {
+    let Finished {
+        report,
+        out,
+        spec,
+        first_block,
+    } = done;
     let file = tokio::fs::File::open(&out)
         .await
         .map_err(ApiError::internal)?;
     let len = file.metadata().await.map_err(ApiError::internal)?.len();
     metrics::counter!("audiotap_bytes_out_total").increment(len);
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let mut timing = format!("input;dur={:.1}", ms(input_done));
+    if let Some(at) = first_block {
+        timing.push_str(&format!(", decode;dur={:.1}", ms(at.duration_since(t0))));
+    }
+    timing.push_str(&format!(", total;dur={:.1}", ms(t0.elapsed())));
     // The temp file and the slot live as long as the response body streams.
     let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 16).map(move |chunk| {
         let _hold = (&out, &permit);
@@ -134,6 +255,7 @@ pub(crate) async fn extract(
         )
         .header("x-audiotap-duration", format!("{:.6}", report.duration))
         .header("x-audiotap-copied", report.copied.to_string())
+        .header("server-timing", timing)
         .body(Body::from_stream(stream))
         .map_err(ApiError::internal)
 }

@@ -37,6 +37,7 @@ pub(crate) fn extract_one(
     let mut report = media::extract(local.path(), spec, target.work_path(), limits, control)?;
     target.publish()?;
     report.input = Some(local.display.clone());
+    report.fetch = local.fetch.clone();
     report.output = Some(output.to_string());
     Ok(report)
 }

@@ -4,8 +4,11 @@ use super::{ProbeArgs, exit_code, report_error};
 use crate::media::{self, Limits, ProbeInfo, source};
 
 pub(super) fn run(args: &ProbeArgs, limits: &Limits) -> i32 {
-    let result = source::resolve(&args.input, limits)
-        .and_then(|local| media::probe(local.path(), args.engine));
+    let result = source::resolve(&args.input, limits).and_then(|local| {
+        let mut info = media::probe(local.path(), args.engine)?;
+        info.fetch = local.fetch.clone();
+        Ok(info)
+    });
     match result {
         Ok(info) if args.json => match serde_json::to_string_pretty(&info) {
             Ok(s) => {
@@ -60,6 +63,15 @@ fn human(input: &str, info: &ProbeInfo) -> String {
             opt(t.language.as_deref()),
             t.start,
             t.duration.map_or("-".into(), |d| format!("{d:.3}")),
+        ));
+    }
+    if let Some(f) = &info.fetch {
+        s.push_str(&format!(
+            "  fetched {} of {} bytes ({:?} read, {} requests)\n",
+            f.bytes_fetched,
+            opt(f.source_size),
+            f.method,
+            f.requests
         ));
     }
     if info.audio_offset > 0.0 {

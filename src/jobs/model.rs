@@ -97,6 +97,10 @@ pub struct JobSource {
     pub filename: Option<String>,
     /// Bytes received or downloaded.
     pub size: Option<u64>,
+    /// For a URL source: how it was read (`range`: only `moov` and the audio's chunks) and
+    /// the bytes fetched against the source's size.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fetch: Option<crate::media::source::FetchSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

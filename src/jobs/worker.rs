@@ -347,23 +347,20 @@ async fn execute(
                 .map_err(|e| Failure::Transient(format!("temp file: {e}")))?
                 .into_temp_path();
             let timeout = Duration::from_secs(svc.config.fetch_timeout_secs);
-            let fetch = crate::net::fetch::download_to_file(
-                &svc.http,
-                &svc.guard,
-                &url,
-                &dest,
-                svc.config.max_upload_bytes,
-            );
-            let info = tokio::select! {
+            let opts = crate::net::range::RangeOptions::new(svc.config.max_upload_bytes);
+            let fetch = crate::net::range::fetch_source(&svc.http, &svc.guard, &url, &dest, &opts);
+            let outcome = tokio::select! {
                 r = tokio::time::timeout(timeout, fetch) => match r {
-                    Ok(Ok(info)) => info,
+                    Ok(Ok(outcome)) => outcome,
                     Ok(Err(e)) => return Err(Failure::Fatal { code: e.code().into(), message: e.to_string() }),
                     Err(_) => return Err(Failure::Fatal { code: "source_unreachable".into(), message: format!("the download did not finish within {} s", timeout.as_secs()) }),
                 },
                 _ = wait_flag(cancel) => return Err(if svc.is_shutting_down() { Failure::Shutdown } else { Failure::Canceled }),
             };
-            metrics::counter!("audiotap_bytes_in_total").increment(info.bytes);
-            job.source.size = Some(info.bytes);
+            let summary = outcome.summary;
+            metrics::counter!("audiotap_bytes_in_total").increment(summary.bytes_fetched);
+            job.source.size = summary.source_size.or(Some(summary.bytes_fetched));
+            job.source.fetch = Some(summary);
             job.end_step(StepName::Fetch, StepStatus::Succeeded);
             (dest.to_path_buf(), Some(dest))
         }

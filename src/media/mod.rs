@@ -2,9 +2,13 @@
 //! Synchronous and free of HTTP, jobs and storage: the CLI and the service both call
 //! [`extract`] and [`probe`].
 
+#[doc(hidden)]
+pub mod benchkit;
 pub mod decode;
 pub(crate) mod dsp;
 pub(crate) mod encode;
+pub mod growing;
+pub(crate) mod isobmff;
 pub mod limits;
 pub mod probe;
 // The fuzz crate (fuzz/) compiles the engine without the CLI's input resolver and its
@@ -64,6 +68,9 @@ pub struct Report {
     pub audio_offset: f64,
     pub source: SourceTrack,
     pub bytes_written: u64,
+    /// How a URL source was fetched (bytes fetched against its size).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fetch: Option<source::FetchSummary>,
 }
 
 /// Hooks a caller may pass to follow or stop a running extraction.
@@ -147,36 +154,67 @@ fn try_copy(
             track.channels.unwrap_or(0)
         )));
     }
-    // Stream indexes are the container's track order in both back ends.
-    let copy = encode::m4a::copy_audio(input, track.index, output, limits.max_output_bytes)?;
-    tracing::debug!(
-        packets = copy.packets,
-        payload_bytes = copy.bytes,
-        "stream copy done"
-    );
+    // Stream indexes are the container's track order in both back ends. An MP4/MOV source
+    // is copied by audiotap's own box writer (chunks copied whole, no per-packet work);
+    // anything it does not model goes through FFmpeg's demuxer and muxer.
+    let native = if info.container == "mp4" {
+        encode::mp4copy::copy_track(input, track.index, output, limits.max_output_bytes)?
+    } else {
+        None
+    };
+    let (engine, sample_rate, channels, copied_duration) = match native {
+        Some(copy) => {
+            tracing::debug!(
+                samples = copy.samples,
+                payload_bytes = copy.bytes,
+                "native stream copy done"
+            );
+            (
+                EngineKind::Native,
+                track.sample_rate.unwrap_or(0),
+                track.channels.unwrap_or(0),
+                None,
+            )
+        }
+        None => {
+            let copy =
+                encode::m4a::copy_audio(input, track.index, output, limits.max_output_bytes)?;
+            tracing::debug!(
+                packets = copy.packets,
+                payload_bytes = copy.bytes,
+                "stream copy done"
+            );
+            (
+                EngineKind::Ffmpeg,
+                copy.sample_rate,
+                copy.channels,
+                Some(copy.duration),
+            )
+        }
+    };
     let bytes_written = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     Ok(Some(Report {
         input: None,
         output: None,
-        engine: EngineKind::Ffmpeg,
+        engine,
         format: Format::M4a,
         codec: track.codec.clone(),
         copied: true,
-        sample_rate: copy.sample_rate,
-        channels: copy.channels,
+        sample_rate,
+        channels,
         bit_depth: track.bit_depth.map(|b| b as u16),
         sample_format: None,
         frames: None,
         // MP4 states the presented length exactly (edit list); elsewhere (TS, FLV) the
         // header's figure is an estimate and the packets' span is the truth.
-        duration: if info.container == "mp4" {
-            track.duration.unwrap_or(copy.duration)
-        } else {
-            copy.duration
+        duration: match copied_duration {
+            Some(d) if info.container != "mp4" => d,
+            d => track.duration.or(d).unwrap_or(0.0),
         },
         audio_offset: track.start,
         source: source_track(&track),
         bytes_written,
+        fetch: None,
     }))
 }
 
@@ -311,6 +349,7 @@ fn decode_path(
         audio_offset: opened.track.start,
         source: source_track(&opened.track),
         bytes_written,
+        fetch: None,
     })
 }
 
@@ -389,11 +428,13 @@ fn run_pipeline(
                         return Ok(decoded);
                     }
                 }
-                if let (Some(cb), Some(total)) = (control.progress, total_frames)
+                if let Some(cb) = control.progress
                     && decoded >= next_report
                 {
+                    // Called at the first block too, so a caller learns when decoding began
+                    // even when the length is unknown.
                     next_report = decoded + u64::from(in_rate);
-                    cb((decoded as f64 / total).min(1.0));
+                    cb(total_frames.map_or(0.0, |total| (decoded as f64 / total).min(1.0)));
                 }
             }
             if !buf.is_empty() {

@@ -24,6 +24,8 @@ pub enum TrackKind {
 pub enum EngineKind {
     Symphonia,
     Ffmpeg,
+    /// audiotap's own MP4 box reader and writer (stream copy of an MP4/MOV track).
+    Native,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -58,6 +60,9 @@ pub struct ProbeInfo {
     /// Start of the default audio track relative to the container's start, in seconds.
     pub audio_offset: f64,
     pub tracks: Vec<TrackInfo>,
+    /// How a URL source was fetched (set by the front ends).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fetch: Option<crate::media::source::FetchSummary>,
 }
 
 impl ProbeInfo {
@@ -107,10 +112,12 @@ impl ProbeInfo {
 
 /// Probe a local file with the chosen engine (auto: Symphonia, then FFmpeg).
 pub fn probe(path: &Path, engine: Engine) -> Result<ProbeInfo> {
+    // A file still arriving has no size yet (and may not have its first byte).
+    let arriving = crate::media::growing::is_arriving(path);
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?
         .len();
-    if size == 0 {
+    if size == 0 && !arriving {
         return Err(Error::media("the input is empty (0 bytes)"));
     }
     let mut info = match engine {
@@ -128,7 +135,7 @@ pub fn probe(path: &Path, engine: Engine) -> Result<ProbeInfo> {
             _ => decode::ffmpeg::probe(path)?,
         },
     };
-    info.size = Some(size);
+    info.size = if arriving { None } else { Some(size) };
     Ok(info)
 }
 

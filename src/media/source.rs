@@ -1,10 +1,14 @@
 //! Where input bytes come from: a local path, standard input, or an http(s) URL. Anything
 //! that is not already a local file is spooled to a temporary file (MP4 needs seeking), with
-//! a size cap, and removed when the [`LocalInput`] is dropped.
+//! a size cap, and removed when the [`LocalInput`] is dropped. URLs go through the same
+//! guarded client and Range reader as the service's URL jobs ([`crate::net::range`]):
+//! only the `moov` and the audio's chunks of a remote MP4/MOV are fetched.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use reqwest::Url;
 
 use crate::error::{Error, Result};
 use crate::media::Limits;
@@ -16,6 +20,30 @@ pub struct LocalInput {
     _spooled: Option<tempfile::TempPath>,
     /// What the user named (path, `-` or URL), for messages and reports.
     pub display: String,
+    /// How a URL source was fetched.
+    pub fetch: Option<FetchSummary>,
+}
+
+/// How a remote source was read: bytes fetched against the source's size.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct FetchSummary {
+    pub method: FetchMethod,
+    /// Body bytes received from the source.
+    pub bytes_fetched: u64,
+    /// Size of the source, when the server stated it.
+    pub source_size: Option<u64>,
+    /// HTTP requests made.
+    pub requests: u32,
+}
+
+/// `range`: only `moov` and the audio's chunks were fetched; `full`: the whole source.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchMethod {
+    Range,
+    Full,
 }
 
 impl LocalInput {
@@ -44,6 +72,7 @@ pub fn resolve(input: &str, limits: &Limits) -> Result<LocalInput> {
             path,
             _spooled: None,
             display: input.to_string(),
+            fetch: None,
         }),
         Ok(_) => Err(Error::io(
             format!("cannot read {input}"),
@@ -88,51 +117,67 @@ fn spool(mut reader: impl Read, ext: &str, limits: &Limits, display: &str) -> Re
         path: path.to_path_buf(),
         _spooled: Some(path),
         display: display.to_string(),
+        fetch: None,
     })
 }
 
 fn download(url: &str, limits: &Limits) -> Result<LocalInput> {
-    let client = reqwest::blocking::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(3600))
-        .redirect(reqwest::redirect::Policy::limited(5))
-        .user_agent(concat!("audiotap/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
-    let resp = client
-        .get(url)
-        .send()
-        .map_err(|e| Error::SourceUnreachable(format!("{url}: {}", root_cause(&e))))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(Error::SourceUnreachable(format!(
-            "{url}: the server answered {status}"
-        )));
-    }
-    if let Some(len) = resp.content_length()
-        && len > limits.max_input_bytes
-    {
-        return Err(Error::SourceTooLarge(format!(
-            "{url} is {len} bytes, above the {}-byte input limit",
-            limits.max_input_bytes
-        )));
-    }
-    let ext = resp
-        .url()
-        .path_segments()
-        .and_then(|mut s| s.next_back())
-        .and_then(|name| Path::new(name).extension())
-        .and_then(|e| e.to_str())
+    let allowlist: Vec<String> = std::env::var("AUDIOTAP_URL_ALLOWLIST")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let guard = std::sync::Arc::new(
+        crate::net::UrlGuard::new(&allowlist)
+            .map_err(|e| Error::InvalidOptions(format!("AUDIOTAP_URL_ALLOWLIST: {e}")))?,
+    );
+    let client = crate::net::guarded_client(
+        std::sync::Arc::clone(&guard),
+        crate::net::ClientOptions {
+            connect_timeout: Duration::from_secs(15),
+            ..Default::default()
+        },
+    )?;
+    let ext = Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.path_segments()
+                .and_then(|mut s| s.next_back().map(str::to_owned))
+        })
+        .and_then(|name| {
+            Path::new(&name)
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_owned)
+        })
         .filter(|e| e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
-        .unwrap_or("")
-        .to_string();
-    spool(resp, &ext, limits, url)
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    let tmp = tempfile::Builder::new()
+        .prefix("audiotap-in-")
+        .suffix(&ext)
+        .tempfile()
+        .map_err(|e| Error::io("cannot create a temporary file", e))?
+        .into_temp_path();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("async runtime: {e}")))?;
+    let opts = crate::net::range::RangeOptions::new(limits.max_input_bytes);
+    let outcome = rt
+        .block_on(crate::net::range::fetch_source(
+            &client, &guard, url, &tmp, &opts,
+        ))
+        .map_err(|e| match Error::from(e) {
+            Error::SourceUnreachable(m) => Error::SourceUnreachable(format!("{url}: {m}")),
+            other => other,
+        })?;
+    Ok(LocalInput {
+        path: tmp.to_path_buf(),
+        _spooled: Some(tmp),
+        display: url.to_string(),
+        fetch: Some(outcome.summary),
+    })
 }

@@ -10,12 +10,15 @@
 //!   request and every redirect hop, and pins each connection to the addresses the guard
 //!   vetted (no DNS rebinding between check and connect).
 //! - [`fetch::download_to_file`] streams a source to a file under a size cap.
+//! - [`range::fetch_source`] reads a remote MP4/MOV with Range requests, fetching only
+//!   `moov` and the audio's chunks, and streams anything else whole.
 //! - [`webhook`] signs and delivers Standard Webhooks notifications and schedules retries.
 
 pub mod client;
 pub mod error;
 pub mod fetch;
 pub mod guard;
+pub mod range;
 pub mod webhook;
 
 pub use client::{ClientOptions, guarded_client};

@@ -366,6 +366,7 @@ pub const ERROR_CODES: &[&str] = &[
     "unsupported_format",
     "source_unreachable",
     "source_too_large",
+    "url_forbidden",
     "limit_exceeded",
     "io_error",
 ];

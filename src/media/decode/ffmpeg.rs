@@ -44,6 +44,9 @@ pub(crate) fn map_err(e: ff::Error, what: &str) -> Error {
 }
 
 pub(crate) fn open_input(path: &Path) -> Result<format::context::Input> {
+    // FFmpeg opens by path: a file still arriving is read once it is whole.
+    crate::media::growing::wait_complete(path)
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     init();
     format::input(&path).map_err(|e| match e {
         ff::Error::InvalidData => Error::media("not a recognised media container"),
@@ -207,6 +210,7 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         size: None,
         audio_offset,
         tracks,
+        fetch: None,
     })
 }
 

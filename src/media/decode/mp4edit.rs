@@ -8,9 +8,7 @@
 
 use std::io::{Read, Seek, SeekFrom};
 
-/// The `moov` box is read whole; a larger one is not a file we trust.
-const MAX_MOOV_BYTES: u64 = 64 << 20;
-const MAX_TOP_LEVEL_BOXES: usize = 4096;
+use crate::media::isobmff::{be_u32, be_u64, boxes, child, read_body, top_level_box};
 
 /// The presentation of one track as its edit list states it.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -28,88 +26,7 @@ pub(crate) struct TrackEdit {
 /// without an edit list or with one this reader does not model (several media edits, rate
 /// changes): the caller then presents the media untouched.
 pub(crate) fn read_track_edits<R: Read + Seek>(r: &mut R) -> Option<Vec<Option<TrackEdit>>> {
-    let len = r.seek(SeekFrom::End(0)).ok()?;
-    let mut pos = 0u64;
-    for _ in 0..MAX_TOP_LEVEL_BOXES {
-        let (kind, body_len, size) = top_level_box(r, pos, len)?;
-        if &kind == b"moov" {
-            return Some(parse_moov(&read_body(r, body_len)?));
-        }
-        pos += size;
-    }
-    None
-}
-
-/// The header of the top-level box at `pos`: (type, body length, whole size), with the
-/// reader left at the body. `None` past the end or for a size that does not fit the file.
-fn top_level_box<R: Read + Seek>(r: &mut R, pos: u64, len: u64) -> Option<([u8; 4], u64, u64)> {
-    if pos + 8 > len {
-        return None;
-    }
-    r.seek(SeekFrom::Start(pos)).ok()?;
-    let mut hdr = [0u8; 16];
-    r.read_exact(&mut hdr[..8]).ok()?;
-    let mut size = u64::from(u32::from_be_bytes(hdr[0..4].try_into().ok()?));
-    let kind: [u8; 4] = [hdr[4], hdr[5], hdr[6], hdr[7]];
-    let mut header_len = 8u64;
-    if size == 1 {
-        r.read_exact(&mut hdr[8..16]).ok()?;
-        size = u64::from_be_bytes(hdr[8..16].try_into().ok()?);
-        header_len = 16;
-    } else if size == 0 {
-        size = len - pos;
-    }
-    if size < header_len || pos.checked_add(size)? > len {
-        return None;
-    }
-    Some((kind, size - header_len, size))
-}
-
-/// Read a box body the reader is positioned at; a body over the cap is not one we trust.
-fn read_body<R: Read>(r: &mut R, body_len: u64) -> Option<Vec<u8>> {
-    if body_len > MAX_MOOV_BYTES {
-        return None;
-    }
-    let mut buf = vec![0u8; usize::try_from(body_len).ok()?];
-    r.read_exact(&mut buf).ok()?;
-    Some(buf)
-}
-
-/// Iterates the child boxes of a box body: (type, body).
-fn boxes(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
-    std::iter::from_fn(move || {
-        if data.len() < 8 {
-            return None;
-        }
-        let size32 = u32::from_be_bytes(data[0..4].try_into().ok()?);
-        let kind: [u8; 4] = data[4..8].try_into().ok()?;
-        let (size, hdr) = match size32 {
-            0 => (data.len(), 8),
-            1 => {
-                let s = u64::from_be_bytes(data.get(8..16)?.try_into().ok()?);
-                (usize::try_from(s).ok()?, 16)
-            }
-            s => (s as usize, 8),
-        };
-        if size < hdr || size > data.len() {
-            return None;
-        }
-        let body = &data[hdr..size];
-        data = &data[size..];
-        Some((kind, body))
-    })
-}
-
-fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
-    boxes(data).find(|(k, _)| k == kind).map(|(_, b)| b)
-}
-
-fn be_u32(d: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(d.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn be_u64(d: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(d.get(at..at + 8)?.try_into().ok()?))
+    Some(parse_moov(&crate::media::isobmff::read_moov(r)?))
 }
 
 /// Timescale of an `mvhd` or `mdhd` body (full box: version decides the field widths).

@@ -99,7 +99,7 @@ impl ParallelDecoder {
             .unwrap_or(1)
             .max(1);
         let preroll_ts = PREROLL_PACKETS * 1024 * ticks / i64::from(rate);
-        let edit = std::fs::File::open(path)
+        let edit = crate::media::growing::open(path)
             .ok()
             .and_then(|mut f| mp4edit::read_track_edits(&mut f))
             .and_then(|e| e.get(track.index).copied().flatten());

@@ -1,7 +1,6 @@
 //! The Symphonia (pure Rust) back end: first choice for untrusted bytes. Symphonia types
 //! stay inside this module.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -23,9 +22,9 @@ use crate::media::limits::Limits;
 use crate::media::probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, aac_profile};
 
 pub(super) fn open_reader(path: &Path) -> Result<Box<dyn FormatReader + 'static>> {
-    let file =
-        File::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let file = crate::media::growing::open(path)
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let mss = MediaSourceStream::new(file, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
@@ -161,7 +160,7 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         )));
     }
     let edits = if container == "mp4" {
-        File::open(path)
+        crate::media::growing::open(path)
             .ok()
             .and_then(|mut f| mp4edit::read_track_edits(&mut f))
     } else {
@@ -230,7 +229,7 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
     fill_from_first_packet(&mut reader, &mut tracks);
     if container == "mp4" && tracks.iter().any(|t| t.duration.is_none()) {
         // Fragmented MP4: the moov has no samples; the fragments say how long each track is.
-        let frag = File::open(path)
+        let frag = crate::media::growing::open(path)
             .ok()
             .and_then(|mut f| mp4edit::fragmented_durations(&mut f));
         for (t, d) in tracks.iter_mut().zip(frag.unwrap_or_default()) {
@@ -266,6 +265,7 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         size: None,
         audio_offset,
         tracks,
+        fetch: None,
     })
 }
 
@@ -313,7 +313,10 @@ fn fill_from_first_packet(reader: &mut Box<dyn FormatReader + 'static>, tracks: 
 /// ADTS is signalled implicitly, which `cannot_decode` guards by the core rate.
 fn adts_profile(path: &Path) -> Option<String> {
     let mut head = [0u8; 7];
-    File::open(path).ok()?.read_exact(&mut head).ok()?;
+    crate::media::growing::open(path)
+        .ok()?
+        .read_exact(&mut head)
+        .ok()?;
     if head[0] != 0xFF || head[1] & 0xF0 != 0xF0 {
         return None;
     }
@@ -336,7 +339,7 @@ fn alac_bit_depth(cookie: &[u8]) -> Option<u32> {
 
 fn starts_like_elementary_stream(path: &Path) -> bool {
     let mut head = [0u8; 3];
-    let Ok(mut f) = File::open(path) else {
+    let Ok(mut f) = crate::media::growing::open(path) else {
         return false;
     };
     if f.read_exact(&mut head).is_err() {
@@ -474,7 +477,7 @@ impl SymphoniaDecoder {
 
         // Edit list (MP4): drop priming, cut to the presented length.
         let mut expected_secs = None;
-        let edit = File::open(path)
+        let edit = crate::media::growing::open(path)
             .ok()
             .and_then(|mut f| mp4edit::read_track_edits(&mut f))
             .and_then(|e| e.get(track.index).copied().flatten());

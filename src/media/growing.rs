@@ -1,0 +1,273 @@
+//! Files that are still arriving: an upload being spooled while the engine already reads it.
+//!
+//! The spooler [`register`]s the file's path and reports each write; the engine opens every
+//! input through [`open`], which gives a reader that blocks at the end of what has arrived
+//! until more comes, the upload ends (then EOF), or it fails (then an error). Containers that
+//! can be read front to back are
+//! therefore decoded while their bytes arrive; a file that must be read from its end (an MP4
+//! with `moov` last) simply waits for the last byte. FFmpeg opens files by path, so the
+//! FFmpeg back end (MPEG-TS, AVI, FLV, ...) waits for the whole file ([`wait_complete`]), and
+//! Symphonia 0.6's Matroska reader walks every top-level element of the segment when it
+//! opens, so MKV/WebM also start once whole. Faststart MP4, Ogg, WAV and ADTS stream.
+//!
+//! Paths not registered open as plain files, so the CLI and finished uploads pay nothing.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::time::Duration;
+
+use symphonia::core::io::MediaSource;
+
+#[derive(Debug, Default)]
+struct State {
+    /// Bytes written and readable so far.
+    written: u64,
+    /// Set at the end: `Ok(())` complete, `Err(message)` the upload failed.
+    done: Option<Result<(), String>>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// The length the sender declared (`Content-Length`), if any.
+    declared: Option<u64>,
+}
+
+impl Shared {
+    /// Wait until more than `pos` bytes are readable or the upload ended; returns
+    /// (`written`, ended). An upload that failed is an error.
+    fn wait_beyond(&self, pos: u64) -> io::Result<(u64, bool)> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match &st.done {
+                Some(Err(msg)) => {
+                    return Err(io::Error::other(format!("the upload failed: {msg}")));
+                }
+                Some(Ok(())) => return Ok((st.written, true)),
+                None if st.written > pos => return Ok((st.written, false)),
+                None => {
+                    // A bounded wait, so a lost wake-up cannot hang a reader.
+                    st = self
+                        .changed
+                        .wait_timeout(st, Duration::from_millis(250))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+
+    fn wait_done(&self) -> io::Result<u64> {
+        loop {
+            let (written, ended) = self.wait_beyond(u64::MAX)?;
+            if ended {
+                return Ok(written);
+            }
+        }
+    }
+}
+
+static GROWING: LazyLock<Mutex<HashMap<PathBuf, Arc<Shared>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The writer's side of a registered file. Dropping it without [`Arrival::finish`] marks
+/// the upload failed, so no reader waits forever.
+#[derive(Debug)]
+pub struct Arrival {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+/// Register `path` (created and empty) as arriving; `declared` is the length the sender
+/// announced. Demuxers that seek to the end to learn the length (MP4 does) get it without
+/// waiting.
+pub fn register(path: &Path, declared: Option<u64>) -> Arrival {
+    let shared = Arc::new(Shared {
+        declared,
+        ..Shared::default()
+    });
+    GROWING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(path.to_path_buf(), Arc::clone(&shared));
+    Arrival {
+        path: path.to_path_buf(),
+        shared,
+        finished: false,
+    }
+}
+
+impl Arrival {
+    /// `n` more bytes are written (and visible to readers of the file).
+    pub fn advance(&self, n: u64) {
+        let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.written += n;
+        drop(st);
+        self.shared.changed.notify_all();
+    }
+
+    /// The upload ended: `Ok` complete, `Err(message)` failed.
+    pub fn finish(mut self, result: Result<(), String>) {
+        self.end(result);
+    }
+
+    fn end(&mut self, result: Result<(), String>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.done = Some(result);
+        drop(st);
+        self.shared.changed.notify_all();
+        GROWING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.path);
+    }
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        self.end(Err("the upload was abandoned".into()));
+    }
+}
+
+fn lookup(path: &Path) -> Option<Arc<Shared>> {
+    GROWING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(path)
+        .cloned()
+}
+
+/// Open `path` for the engine: a plain file, or a reader that follows a file still arriving.
+pub fn open(path: &Path) -> io::Result<Box<dyn MediaSource>> {
+    let file = File::open(path)?;
+    match lookup(path) {
+        None => Ok(Box::new(file)),
+        Some(shared) => Ok(Box::new(GrowingReader {
+            file,
+            pos: 0,
+            shared,
+        })),
+    }
+}
+
+/// Block until a registered `path` has arrived whole (at once for any other path).
+pub fn wait_complete(path: &Path) -> io::Result<()> {
+    match lookup(path) {
+        None => Ok(()),
+        Some(shared) => shared.wait_done().map(|_| ()),
+    }
+}
+
+/// True while `path` is still arriving.
+pub fn is_arriving(path: &Path) -> bool {
+    lookup(path).is_some()
+}
+
+struct GrowingReader {
+    file: File,
+    pos: u64,
+    shared: Arc<Shared>,
+}
+
+impl Read for GrowingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (written, ended) = self.shared.wait_beyond(self.pos)?;
+        if self.pos >= written {
+            debug_assert!(ended);
+            return Ok(0);
+        }
+        let n = (buf.len() as u64).min(written - self.pos) as usize;
+        let got = self.file.read_at(&mut buf[..n], self.pos)?;
+        self.pos += got as u64;
+        Ok(got)
+    }
+}
+
+impl Seek for GrowingReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => match self.shared.declared {
+                Some(len) => len.checked_add_signed(d),
+                None => self.shared.wait_done()?.checked_add_signed(d),
+            },
+        };
+        self.pos = target
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
+impl MediaSource for GrowingReader {
+    fn is_seekable(&self) -> bool {
+        true
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        let st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        // Unknown while arriving, even when declared: Symphonia's probe then skips its search
+        // for trailing tags at the end of the file (a seek on `SeekFrom::End` still gets the
+        // declared length).
+        match st.done {
+            Some(Ok(())) => Some(st.written),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_reader_follows_the_writer_and_sees_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in");
+        let mut f = File::create(&path).unwrap();
+        let arrival = register(&path, None);
+        let mut r = open(&path).unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            r.read_to_end(&mut all).unwrap();
+            all
+        });
+        for i in 0..5u8 {
+            f.write_all(&[i; 1000]).unwrap();
+            arrival.advance(1000);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        arrival.finish(Ok(()));
+        let all = reader.join().unwrap();
+        assert_eq!(all.len(), 5000);
+        assert_eq!(all[4999], 4);
+        assert!(!is_arriving(&path), "finished files open plainly");
+    }
+
+    #[test]
+    fn an_abandoned_upload_fails_its_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in");
+        File::create(&path).unwrap();
+        let arrival = register(&path, None);
+        let mut r = open(&path).unwrap();
+        drop(arrival);
+        let mut buf = [0u8; 16];
+        assert!(r.read(&mut buf).is_err());
+        assert!(wait_complete(&path).is_ok(), "unregistered once ended");
+    }
+}

@@ -1,0 +1,562 @@
+//! Remote sources read with HTTP Range requests: only the audio's bytes travel.
+//!
+//! For an MP4/MOV source on a server that answers ranges, [`fetch_source`] reads the box
+//! headers on the way to `moov` (at the start, or found at the end), fetches `moov`, works
+//! out where every audio track's chunks lie, and fetches just those byte ranges (neighbours
+//! merged, large ranges split, several requests in flight). They are written at their own
+//! offsets into a sparse local file of the source's size, so the demuxers read it as the
+//! whole file: the video's bytes are holes that cost neither network nor disk.
+//!
+//! Anything else is read whole, streamed to the file (never held in memory): a server
+//! without Range support, a container that is not MP4/MOV or that interleaves too finely to
+//! gain (MKV, MPEG-TS, fragmented MP4), or a file whose audio is most of it. Every request
+//! goes through the guarded client; every ranged answer must carry the expected
+//! `Content-Range`, and `If-Range` makes a source that changes mid-transfer fail cleanly
+//! instead of mixing two versions.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
+use reqwest::{StatusCode, Url};
+
+use super::{NetError, UrlGuard};
+use crate::media::isobmff::{self, MAX_MOOV_BYTES, MAX_TOP_LEVEL_BOXES};
+use crate::media::source::{FetchMethod, FetchSummary};
+
+/// The first request asks for this much: enough for `ftyp` and a small leading `moov`.
+const HEAD_BYTES: u64 = 64 * 1024;
+/// When the planned ranges cover more than this share of the file, read it whole.
+const FULL_READ_SHARE: f64 = 0.75;
+/// Gaps bridged to save requests may add at most this share to the audio's bytes.
+const WASTE_SHARE: f64 = 0.1;
+
+/// How a remote source is read.
+#[derive(Debug, Clone)]
+pub struct RangeOptions {
+    /// Cap on the bytes fetched (and, for a whole read, on the source's size).
+    pub max_bytes: u64,
+    /// Use Range requests where they gain; `false` always reads the whole source.
+    pub use_ranges: bool,
+    /// Range requests in flight at once.
+    pub concurrency: usize,
+    /// Chunks closer than this are fetched in one request, gap included.
+    pub merge_gap: u64,
+    /// Longer ranges are split into requests of at most this size.
+    pub max_request: u64,
+}
+
+impl RangeOptions {
+    pub fn new(max_bytes: u64) -> Self {
+        RangeOptions {
+            max_bytes,
+            use_ranges: true,
+            concurrency: 8,
+            merge_gap: 64 * 1024,
+            max_request: 8 << 20,
+        }
+    }
+}
+
+/// What a fetch produced.
+#[derive(Debug, Clone)]
+pub struct FetchOutcome {
+    pub summary: FetchSummary,
+    /// The first response's `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The URL the bytes came from, after redirects.
+    pub final_url: String,
+}
+
+/// Fetch `url` into `dest` (created or truncated): the audio's ranges of an MP4/MOV when the
+/// server answers ranges, else the whole body. On error `dest` is removed.
+///
+/// `client` should come from [`crate::net::guarded_client`] with the same `guard`.
+pub async fn fetch_source(
+    client: &reqwest::Client,
+    guard: &UrlGuard,
+    url: &str,
+    dest: &Path,
+    opts: &RangeOptions,
+) -> Result<FetchOutcome, NetError> {
+    let parsed = Url::parse(url).map_err(|e| NetError::InvalidUrl(e.to_string()))?;
+    guard.check_url(&parsed)?;
+    let fetcher = Fetcher {
+        client,
+        url: parsed,
+        validator: None,
+        total: 0,
+        opts,
+        fetched: AtomicU64::new(0),
+        requests: AtomicU32::new(0),
+    };
+    let result = fetcher.run(dest).await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(dest);
+    }
+    result
+}
+
+struct Fetcher<'a> {
+    client: &'a reqwest::Client,
+    url: Url,
+    /// Strong `ETag` or `Last-Modified` of the first answer, sent as `If-Range`.
+    validator: Option<String>,
+    /// Size of the source, from the first `Content-Range`.
+    total: u64,
+    opts: &'a RangeOptions,
+    fetched: AtomicU64,
+    requests: AtomicU32,
+}
+
+/// A parsed `Content-Range: bytes first-last/total`.
+fn content_range(resp: &reqwest::Response) -> Option<(u64, u64, Option<u64>)> {
+    let v = resp.headers().get(CONTENT_RANGE)?.to_str().ok()?;
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (a, b) = span.split_once('-')?;
+    let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    (a <= b && total.is_none_or(|t| b < t)).then_some((a, b, total))
+}
+
+impl Fetcher<'_> {
+    async fn run(mut self, dest: &Path) -> Result<FetchOutcome, NetError> {
+        if !self.opts.use_ranges {
+            let resp = self.send(None).await?;
+            return self.whole_body(resp, dest).await;
+        }
+        let resp = self.send(Some((0, HEAD_BYTES - 1))).await?;
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // Later requests go straight to where the redirects led (checked by the guard).
+        self.url = resp.url().clone();
+        let final_url = self.url.to_string();
+        let range = match resp.status() {
+            StatusCode::PARTIAL_CONTENT => content_range(&resp),
+            _ => None,
+        };
+        let Some((0, last, Some(total))) = range else {
+            // No usable Range support (200, or a 206 without a size): this answer is the
+            // whole file, or ask again for all of it.
+            let resp = if resp.status() == StatusCode::OK {
+                resp
+            } else {
+                drop(resp);
+                self.send(None).await?
+            };
+            let mut out = self.whole_body(resp, dest).await?;
+            out.content_type = content_type;
+            return Ok(out);
+        };
+        self.total = total;
+        self.validator = validator(&resp);
+        let prefix = self.body_bytes(resp, last + 1).await?;
+
+        let summary = match self.plan(&prefix).await? {
+            Some(plan) => self.fetch_plan(dest, &prefix, plan).await?,
+            None => self.rest_of_file(dest, &prefix).await?,
+        };
+        Ok(FetchOutcome {
+            summary,
+            content_type,
+            final_url,
+        })
+    }
+
+    async fn send(&self, range: Option<(u64, u64)>) -> Result<reqwest::Response, NetError> {
+        let mut req = self.client.get(self.url.clone());
+        if let Some((a, b)) = range {
+            req = req.header(RANGE, format!("bytes={a}-{b}"));
+            if let Some(v) = &self.validator {
+                req = req.header(IF_RANGE, v);
+            }
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = req.send().await.map_err(NetError::from_reqwest)?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(NetError::SourceUnreachable {
+                status: Some(status.as_u16()),
+                message: format!("the source answered HTTP {status}"),
+            });
+        }
+        Ok(resp)
+    }
+
+    /// GET `[start, start + len)` and check the answer is exactly that range of this file.
+    async fn send_range(&self, start: u64, len: u64) -> Result<reqwest::Response, NetError> {
+        let last = start + len - 1;
+        let resp = self.send(Some((start, last))).await?;
+        match (resp.status(), content_range(&resp)) {
+            (StatusCode::PARTIAL_CONTENT, Some((a, b, Some(t))))
+                if a == start && b == last && t == self.total =>
+            {
+                Ok(resp)
+            }
+            (status, _) => Err(NetError::unreachable(format!(
+                "the source stopped answering the requested byte range (HTTP {status}); \
+                 it may have changed during the transfer"
+            ))),
+        }
+    }
+
+    fn count(&self, n: usize) -> Result<(), NetError> {
+        let total = self.fetched.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if total > self.opts.max_bytes {
+            return Err(too_large(self.opts.max_bytes));
+        }
+        Ok(())
+    }
+
+    /// The body of a ranged answer, which must be exactly `len` bytes.
+    async fn body_bytes(&self, resp: reqwest::Response, len: u64) -> Result<Vec<u8>, NetError> {
+        let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(NetError::from_reqwest)?;
+            if out.len() as u64 + chunk.len() as u64 > len {
+                return Err(NetError::unreachable(
+                    "the source sent more than the range asked",
+                ));
+            }
+            self.count(chunk.len())?;
+            out.extend_from_slice(&chunk);
+        }
+        if out.len() as u64 != len {
+            return Err(NetError::unreachable("the transfer ended early"));
+        }
+        Ok(out)
+    }
+
+    async fn fetch_bytes(&self, start: u64, len: u64) -> Result<Vec<u8>, NetError> {
+        let resp = self.send_range(start, len).await?;
+        self.body_bytes(resp, len).await
+    }
+
+    /// Stream a ranged answer into `file` at `start`.
+    async fn range_into(&self, file: &File, start: u64, len: u64) -> Result<(), NetError> {
+        let resp = self.send_range(start, len).await?;
+        let end = start + len;
+        let mut pos = start;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(NetError::from_reqwest)?;
+            if pos + chunk.len() as u64 > end {
+                return Err(NetError::unreachable(
+                    "the source sent more than the range asked",
+                ));
+            }
+            self.count(chunk.len())?;
+            file.write_all_at(&chunk, pos).map_err(write_err)?;
+            pos += chunk.len() as u64;
+        }
+        if pos != end {
+            return Err(NetError::unreachable("the transfer ended early"));
+        }
+        Ok(())
+    }
+
+    /// Walk the top-level boxes to `moov` and plan the audio's ranges. `None`: read whole.
+    async fn plan(&self, prefix: &[u8]) -> Result<Option<Plan>, NetError> {
+        let total = self.total;
+        if !isobmff::parse_header(prefix).is_some_and(|h| isobmff::is_leading_box(&h.kind)) {
+            return Ok(None);
+        }
+        let mut pieces: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut moov: Option<(u64, Vec<u8>)> = None;
+        let mut pos = 0u64;
+        for _ in 0..MAX_TOP_LEVEL_BOXES {
+            if pos >= total {
+                break;
+            }
+            let want = (total - pos).min(16);
+            let held = prefix.len() as u64;
+            let header: Vec<u8> = if pos + want <= held {
+                prefix[pos as usize..(pos + want) as usize].to_vec()
+            } else {
+                let h = self.fetch_bytes(pos, want).await?;
+                pieces.push((pos, h.clone()));
+                h
+            };
+            let Some(h) = isobmff::parse_header(&header) else {
+                return Ok(None);
+            };
+            let size = h.size.unwrap_or(total - pos);
+            if size > total - pos {
+                return Ok(None); // truncated: let the demuxer say so
+            }
+            match &h.kind {
+                b"moof" => return Ok(None), // fragmented: samples follow in fragments
+                b"moov" if moov.is_none() => {
+                    if size > MAX_MOOV_BYTES {
+                        return Ok(None);
+                    }
+                    let bytes = if pos + size <= held {
+                        prefix[pos as usize..(pos + size) as usize].to_vec()
+                    } else {
+                        self.fetch_bytes(pos, size).await?
+                    };
+                    moov = Some((pos, bytes));
+                }
+                _ => {}
+            }
+            pos += size;
+        }
+        let Some((moov_at, moov_bytes)) = moov else {
+            return Ok(None);
+        };
+        let header_len = isobmff::parse_header(&moov_bytes).map_or(8, |h| h.header_len as usize);
+        let body = &moov_bytes[header_len.min(moov_bytes.len())..];
+        if isobmff::is_fragmented(body) {
+            return Ok(None);
+        }
+        let Ok(chunks) = isobmff::audio_chunk_ranges(body) else {
+            return Ok(None); // damaged tables: the demuxer gives the precise error
+        };
+        if chunks
+            .iter()
+            .any(|&(off, len)| off.checked_add(len).is_none_or(|end| end > total))
+        {
+            return Ok(None);
+        }
+        let ranges = merge_ranges(
+            &chunks,
+            prefix.len() as u64,
+            self.opts.merge_gap,
+            self.opts.max_request,
+        );
+        let planned: u64 = ranges.iter().map(|r| r.1).sum();
+        let already = self.fetched.load(Ordering::Relaxed);
+        if (already + planned) as f64 > total as f64 * FULL_READ_SHARE {
+            return Ok(None);
+        }
+        pieces.push((moov_at, moov_bytes));
+        Ok(Some(Plan { pieces, ranges }))
+    }
+
+    /// Write what is already here, then fetch the planned ranges into a sparse file.
+    async fn fetch_plan(
+        &self,
+        dest: &Path,
+        prefix: &[u8],
+        plan: Plan,
+    ) -> Result<FetchSummary, NetError> {
+        let file =
+            File::create(dest).map_err(|e| NetError::io("cannot create the spool file", e))?;
+        file.set_len(self.total).map_err(write_err)?;
+        file.write_all_at(prefix, 0).map_err(write_err)?;
+        for (at, bytes) in &plan.pieces {
+            file.write_all_at(bytes, *at).map_err(write_err)?;
+        }
+        let requests: Vec<_> = plan
+            .ranges
+            .iter()
+            .map(|&(a, len)| self.range_into(&file, a, len))
+            .collect();
+        futures_util::stream::iter(requests)
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .try_collect::<()>()
+            .await?;
+        // A small file may have come whole with the first request.
+        let method = if self.fetched.load(Ordering::Relaxed) >= self.total {
+            FetchMethod::Full
+        } else {
+            FetchMethod::Range
+        };
+        Ok(self.summary(method))
+    }
+
+    /// Continue a file whose first bytes are `prefix` with the rest of the source.
+    async fn rest_of_file(&self, dest: &Path, prefix: &[u8]) -> Result<FetchSummary, NetError> {
+        if self.total > self.opts.max_bytes {
+            return Err(too_large(self.opts.max_bytes));
+        }
+        let file =
+            File::create(dest).map_err(|e| NetError::io("cannot create the spool file", e))?;
+        file.write_all_at(prefix, 0).map_err(write_err)?;
+        let held = prefix.len() as u64;
+        if held < self.total {
+            self.range_into(&file, held, self.total - held).await?;
+        }
+        Ok(self.summary(FetchMethod::Full))
+    }
+
+    /// Stream a whole-file answer into `dest`.
+    async fn whole_body(
+        &self,
+        resp: reqwest::Response,
+        dest: &Path,
+    ) -> Result<FetchOutcome, NetError> {
+        if let Some(declared) = resp.content_length()
+            && declared > self.opts.max_bytes
+        {
+            return Err(too_large(self.opts.max_bytes));
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let final_url = resp.url().to_string();
+        let file =
+            File::create(dest).map_err(|e| NetError::io("cannot create the spool file", e))?;
+        let mut pos = 0u64;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(NetError::from_reqwest)?;
+            self.count(chunk.len())?;
+            file.write_all_at(&chunk, pos).map_err(write_err)?;
+            pos += chunk.len() as u64;
+        }
+        let mut summary = self.summary(FetchMethod::Full);
+        summary.source_size = Some(pos);
+        Ok(FetchOutcome {
+            summary,
+            content_type,
+            final_url,
+        })
+    }
+
+    fn summary(&self, method: FetchMethod) -> FetchSummary {
+        FetchSummary {
+            method,
+            bytes_fetched: self.fetched.load(Ordering::Relaxed),
+            source_size: Some(self.total),
+            requests: self.requests.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What to fetch for a ranged read.
+struct Plan {
+    /// Bytes already fetched on the way (box headers, `moov`) and where they go.
+    pieces: Vec<(u64, Vec<u8>)>,
+    /// (offset, length) of the requests to make.
+    ranges: Vec<(u64, u64)>,
+}
+
+/// Sorted chunk ranges → requests: parts below `held` dropped (already fetched), the
+/// smallest gaps between neighbours bridged (each at most `gap` bytes, all together at most
+/// [`WASTE_SHARE`] of the data, so the bytes fetched stay near the audio's own), anything
+/// longer than `max_request` split.
+fn merge_ranges(chunks: &[(u64, u64)], held: u64, gap: u64, max_request: u64) -> Vec<(u64, u64)> {
+    // Touching or overlapping chunks are one range.
+    let mut runs: Vec<(u64, u64)> = Vec::new(); // (start, end)
+    for &(off, len) in chunks {
+        let (start, end) = (off.max(held), off + len);
+        if start >= end {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => runs.push((start, end)),
+        }
+    }
+    let data: u64 = runs.iter().map(|r| r.1 - r.0).sum();
+    let mut budget = (data as f64 * WASTE_SHARE) as u64;
+    let mut gaps: Vec<(u64, usize)> = runs
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (w[1].0 - w[0].1, i))
+        .filter(|&(g, _)| g <= gap)
+        .collect();
+    gaps.sort_unstable();
+    let mut bridge = vec![false; runs.len()];
+    for (g, i) in gaps {
+        if g > budget {
+            break;
+        }
+        budget -= g;
+        bridge[i] = true;
+    }
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(runs.len());
+    let mut joined = false;
+    for (i, &(start, end)) in runs.iter().enumerate() {
+        match merged.last_mut() {
+            Some(last) if joined => last.1 = end,
+            _ => merged.push((start, end)),
+        }
+        joined = bridge[i];
+    }
+    let max_request = max_request.max(1);
+    let mut out = Vec::with_capacity(merged.len());
+    for (mut start, end) in merged {
+        while start < end {
+            let len = (end - start).min(max_request);
+            out.push((start, len));
+            start += len;
+        }
+    }
+    out
+}
+
+/// `If-Range` needs a strong validator: a non-weak `ETag`, else `Last-Modified`.
+fn validator(resp: &reqwest::Response) -> Option<String> {
+    let h = resp.headers();
+    if let Some(etag) = h.get(ETAG).and_then(|v| v.to_str().ok())
+        && !etag.starts_with("W/")
+    {
+        return Some(etag.to_owned());
+    }
+    h.get(LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn write_err(e: std::io::Error) -> NetError {
+    NetError::io("cannot write the spool file", e)
+}
+
+fn too_large(max_bytes: u64) -> NetError {
+    NetError::SourceTooLarge(format!(
+        "the source is larger than the limit of {max_bytes} bytes"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_ranges;
+
+    #[test]
+    fn ranges_merge_skip_held_and_split() {
+        let chunks = [
+            (100, 50),
+            (160, 40),
+            (10_000, 10),
+            (10, 20),
+            (25_000, 30_000),
+        ];
+        let mut sorted = chunks.to_vec();
+        sorted.sort_unstable();
+        // held = 40: (10, 20) is already here; 100..150 and 160..200 merge (gap 10, within
+        // 10 % of the data); the gap before 10_000 is too long.
+        let r = merge_ranges(&sorted, 40, 16, 8192);
+        assert_eq!(
+            r,
+            vec![
+                (100, 100),
+                (10_000, 10),
+                (25_000, 8192),
+                (33_192, 8192),
+                (41_384, 8192),
+                (49_576, 5424)
+            ]
+        );
+        // Ten 100-byte chunks 50 bytes apart: the budget (100 bytes) bridges two gaps.
+        let chunks: Vec<(u64, u64)> = (0..10).map(|i| (i * 150, 100)).collect();
+        let r = merge_ranges(&chunks, 0, 1000, 1 << 20);
+        assert_eq!(r.len(), 8);
+        let fetched: u64 = r.iter().map(|r| r.1).sum();
+        assert_eq!(fetched, 1000 + 100);
+    }
+}

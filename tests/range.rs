@@ -1,0 +1,409 @@
+//! Remote sources read with HTTP Range requests: a local server that counts the bytes it
+//! serves shows that a remote MP4 costs its `moov` and its audio chunks, not its video, and
+//! that everything else (no Range support, MKV, fragmented MP4) is streamed whole. Outputs
+//! must equal those of the same file read locally.
+
+mod api_support;
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use common::*;
+use serde_json::Value;
+
+#[derive(Clone)]
+struct Files {
+    files: Arc<HashMap<String, Arc<Vec<u8>>>>,
+    ranges: bool,
+    /// After this many requests the file "changes" (new ETag), as if replaced upstream.
+    change_after: Option<u64>,
+    served: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+}
+
+struct RangeServer {
+    port: u16,
+    served: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+}
+
+impl RangeServer {
+    fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+    fn reset(&self) {
+        self.served.store(0, Ordering::SeqCst);
+        self.requests.store(0, Ordering::SeqCst);
+    }
+    fn served(&self) -> u64 {
+        self.served.load(Ordering::SeqCst)
+    }
+}
+
+/// An HTTP/1.1 file server on 127.0.0.1 (keep-alive), with single `Range: bytes=a-b` /
+/// `bytes=a-` support when `ranges`, a strong `ETag` honoured through `If-Range`, and a
+/// count of the body bytes it sends.
+fn range_server(
+    files: Vec<(String, Vec<u8>)>,
+    ranges: bool,
+    change_after: Option<u64>,
+) -> RangeServer {
+    let state = Files {
+        files: Arc::new(files.into_iter().map(|(n, b)| (n, Arc::new(b))).collect()),
+        ranges,
+        change_after,
+        served: Arc::new(AtomicU64::new(0)),
+        requests: Arc::new(AtomicU64::new(0)),
+    };
+    let served = state.served.clone();
+    let requests = state.requests.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new()
+                .route("/{name}", axum::routing::get(serve_file))
+                .with_state(state);
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    RangeServer {
+        port,
+        served,
+        requests,
+    }
+}
+
+async fn serve_file(
+    State(st): State<Files>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let n = st.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let Some(body) = st.files.get(&name).cloned() else {
+        return Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Body::from("not found"))
+            .unwrap();
+    };
+    let version = if st.change_after.is_some_and(|after| n > after) {
+        2
+    } else {
+        1
+    };
+    let etag = format!("\"v{version}\"");
+    let len = body.len() as u64;
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.split_once('-'))
+        .and_then(|(a, b)| {
+            let a: u64 = a.parse().ok()?;
+            let b: u64 = if b.is_empty() {
+                len - 1
+            } else {
+                b.parse().ok()?
+            };
+            Some((a, b.min(len - 1)))
+        });
+    let if_range_ok = headers
+        .get(header::IF_RANGE)
+        .is_none_or(|v| v.to_str().ok() == Some(etag.as_str()));
+    if st.ranges
+        && if_range_ok
+        && let Some((a, b)) = range
+    {
+        if a > b || a >= len {
+            return Response::builder()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{len}"))
+                .body(Body::empty())
+                .unwrap();
+        }
+        let part = body[a as usize..=b as usize].to_vec();
+        st.served.fetch_add(part.len() as u64, Ordering::SeqCst);
+        return Response::builder()
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}"))
+            .header(header::ACCEPT_RANGES, "bytes")
+            .header(header::ETAG, &etag)
+            .body(Body::from(part))
+            .unwrap();
+    }
+    st.served.fetch_add(len, Ordering::SeqCst);
+    let mut r = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::ETAG, &etag);
+    if st.ranges {
+        r = r.header(header::ACCEPT_RANGES, "bytes");
+    }
+    r.body(Body::from(body.to_vec())).unwrap()
+}
+
+fn url_cmd(args: &[&str]) -> Run {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    cmd.env_remove("RUST_LOG");
+    cmd.env("AUDIOTAP_URL_ALLOWLIST", "127.0.0.1");
+    run_cmd(cmd, None, DEFAULT_TIMEOUT)
+}
+
+/// A video-heavy MP4: 30 s of 320x240 H.264 at a high bitrate and two AAC tracks, moov at
+/// the end or (faststart) at the start.
+fn heavy_mp4(dir: &Path, name: &str, faststart: bool) -> Vec<u8> {
+    let out = dir.join(name);
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=30",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=30",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=660:sample_rate=44100:duration=30",
+        ])
+        .args(["-map", "0:v", "-map", "1:a", "-map", "2:a"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "12",
+            "-threads",
+            "2",
+        ])
+        .args(["-c:a", "aac", "-aac_coder", "fast", "-b:a", "128k"]);
+    if faststart {
+        cmd.args(["-movflags", "+faststart"]);
+    }
+    let st = cmd.arg(&out).status().expect("run ffmpeg");
+    assert!(st.success(), "ffmpeg failed to make {name}");
+    std::fs::read(&out).unwrap()
+}
+
+/// Bytes of the `moov` box and of all audio packets (ffprobe's count): what a Range read
+/// must fetch at least.
+fn moov_and_audio_bytes(path: &Path, data: &[u8]) -> (u64, u64) {
+    let mut pos = 0usize;
+    let mut moov = 0u64;
+    while pos + 8 <= data.len() {
+        let mut size = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as u64;
+        if size == 1 {
+            size = u64::from_be_bytes(data[pos + 8..pos + 16].try_into().unwrap());
+        } else if size == 0 {
+            size = (data.len() - pos) as u64;
+        }
+        if &data[pos + 4..pos + 8] == b"moov" {
+            moov = size;
+        }
+        pos += size as usize;
+    }
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a",
+            "-show_entries",
+            "packet=size",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let audio: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<u64>().ok())
+        .sum();
+    assert!(moov > 0 && audio > 0, "moov {moov}, audio {audio}");
+    (moov, audio)
+}
+
+fn extract_json(url_or_path: &str, out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["extract", url_or_path, "-o"];
+    let o = out.to_str().unwrap();
+    args.push(o);
+    args.extend_from_slice(extra);
+    args.push("--json");
+    let r = url_cmd(&args);
+    assert!(r.success(), "{}", r.describe());
+    r.json()
+}
+
+#[test]
+fn remote_mp4_fetches_only_moov_and_audio() {
+    let dir = tmpdir();
+    for faststart in [false, true] {
+        let name = if faststart { "fast.mp4" } else { "end.mp4" };
+        let data = heavy_mp4(dir.path(), name, faststart);
+        let local = dir.path().join(name);
+        let (moov, audio) = moov_and_audio_bytes(&local, &data);
+        let server = range_server(vec![(name.to_string(), data.clone())], true, None);
+        for track in ["0", "1"] {
+            server.reset();
+            let remote_out = dir.path().join(format!("remote-{track}.wav"));
+            let local_out = dir.path().join(format!("local-{track}.wav"));
+            let report = extract_json(&server.url(name), &remote_out, &["--track", track]);
+            let served = server.served();
+            let need = moov + audio;
+            println!(
+                "{name} track {track}: served {served} of {} bytes (moov {moov} + audio {audio} = {need}), {} requests",
+                data.len(),
+                server.requests.load(Ordering::SeqCst)
+            );
+            assert_eq!(report["fetch"]["method"], "range", "{report}");
+            assert_eq!(report["fetch"]["bytes_fetched"], served, "{report}");
+            assert_eq!(report["fetch"]["source_size"], data.len() as u64);
+            // Both audio tracks are fetched (any can be chosen); the first request reads
+            // 64 KiB ahead.
+            assert!(
+                served as f64 <= 1.2 * need as f64 + 65536.0,
+                "{name}: served {served} bytes, needed {need}"
+            );
+            assert!(served * 5 < data.len() as u64, "{name}: served {served}");
+            extract_json(local.to_str().unwrap(), &local_out, &["--track", track]);
+            assert!(
+                std::fs::read(&remote_out).unwrap() == std::fs::read(&local_out).unwrap(),
+                "{name} track {track}: the remote output differs from the local one"
+            );
+        }
+        // probe reads the moov (and the audio ranges) only, too.
+        server.reset();
+        let p = url_cmd(&["probe", &server.url(name), "--json"]).ok().json();
+        assert_eq!(p["fetch"]["method"], "range");
+        assert_eq!(p["tracks"].as_array().unwrap().len(), 3);
+        assert!(server.served() * 5 < data.len() as u64);
+    }
+}
+
+#[test]
+fn without_range_support_the_source_is_read_whole() {
+    let dir = tmpdir();
+    let data = heavy_mp4(dir.path(), "a.mp4", false);
+    let server = range_server(vec![("a.mp4".into(), data.clone())], false, None);
+    let out = dir.path().join("o.wav");
+    let report = extract_json(&server.url("a.mp4"), &out, &[]);
+    assert_eq!(report["fetch"]["method"], "full");
+    assert_eq!(report["fetch"]["bytes_fetched"], data.len() as u64);
+    assert_eq!(server.served(), data.len() as u64);
+    let local_out = dir.path().join("l.wav");
+    extract_json(dir.path().join("a.mp4").to_str().unwrap(), &local_out, &[]);
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&local_out).unwrap());
+}
+
+#[test]
+fn containers_without_a_gain_are_streamed_whole() {
+    // MKV interleaves too finely to gain, a fragmented MP4 keeps its samples in fragments,
+    // and in a small audio-heavy MP4 the audio is most of the file.
+    let names = [
+        "mkv_aac.mkv",
+        "mp4_aac_frag.mp4",
+        "mp4_aac.mp4",
+        "ts_aac.ts",
+    ];
+    let files: Vec<(String, Vec<u8>)> = names
+        .iter()
+        .map(|n| (n.to_string(), std::fs::read(media(n)).unwrap()))
+        .collect();
+    let server = range_server(files.clone(), true, None);
+    let dir = tmpdir();
+    for (name, data) in &files {
+        server.reset();
+        let out = dir.path().join(format!("{name}.wav"));
+        let report = extract_json(&server.url(name), &out, &[]);
+        assert_eq!(report["fetch"]["method"], "full", "{name}: {report}");
+        assert_eq!(server.served(), data.len() as u64, "{name}: each byte once");
+        let local_out = dir.path().join(format!("{name}.local.wav"));
+        extract_json(media(name).to_str().unwrap(), &local_out, &[]);
+        assert!(
+            std::fs::read(&out).unwrap() == std::fs::read(&local_out).unwrap(),
+            "{name}: the remote output differs from the local one"
+        );
+    }
+}
+
+#[test]
+fn a_source_that_changes_mid_transfer_fails_cleanly() {
+    let dir = tmpdir();
+    let data = heavy_mp4(dir.path(), "a.mp4", false);
+    let server = range_server(vec![("a.mp4".into(), data)], true, Some(1));
+    let out_dir = tmpdir();
+    let out = out_dir.path().join("o.wav");
+    let r = url_cmd(&["extract", &server.url("a.mp4"), "-o", out.to_str().unwrap()]);
+    r.assert_error(1, Some("source_unreachable"));
+    assert!(r.stderr.contains("changed"), "{}", r.describe());
+    assert_eq!(dir_entries(out_dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn cli_url_sources_obey_the_url_guard() {
+    let server = range_server(
+        vec![("a.mp4".into(), std::fs::read(media("mp4_aac.mp4")).unwrap())],
+        true,
+        None,
+    );
+    let out_dir = tmpdir();
+    let out = out_dir.path().join("o.wav");
+    let mut cmd = Command::new(bin());
+    cmd.args(["extract", &server.url("a.mp4"), "-o", out.to_str().unwrap()]);
+    cmd.env_remove("AUDIOTAP_URL_ALLOWLIST");
+    let r = run_cmd(cmd, None, DEFAULT_TIMEOUT);
+    r.assert_error(1, Some("url_forbidden"));
+    assert_eq!(
+        server.requests.load(Ordering::SeqCst),
+        0,
+        "no request may reach loopback"
+    );
+    assert_eq!(dir_entries(out_dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_jobs_fetch_only_the_audio() {
+    let dir = tmpdir();
+    let data = heavy_mp4(dir.path(), "a.mp4", true);
+    let size = data.len() as u64;
+    let server = range_server(vec![("a.mp4".into(), data)], true, None);
+    let srv = api_support::TestServer::start(api_support::ServerConfig::new()).await;
+    let r = srv
+        .create_json(&serde_json::json!({"source": {"url": server.url("a.mp4")}, "output": {"sample_rate": 16000, "channels": 1}}))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let job = srv
+        .wait_job(&id, "succeeded", |j| {
+            j["status"] == "succeeded" || j["status"] == "failed"
+        })
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["source"]["fetch"]["method"], "range", "{job}");
+    assert_eq!(job["source"]["size"], size);
+    let fetched = job["source"]["fetch"]["bytes_fetched"].as_u64().unwrap();
+    assert_eq!(fetched, server.served());
+    assert!(fetched * 5 < size, "fetched {fetched} of {size}");
+}
