@@ -1,17 +1,9 @@
-//! The extraction engine compiled for fuzzing, and the small amount of glue the targets
-//! share: a scratch file per process, tight limits, and the rule every target enforces.
-//!
-//! `src/media` and `src/error.rs` of the main crate are compiled here as they are (the
-//! `#[path]` modules below), so the targets run the real engine code without building the
-//! HTTP service's dependencies.
+//! What the fuzz targets share: a scratch folder per process, tight limits, the rule
+//! every target enforces on errors, and the writer round trip.
+
 #![allow(dead_code, unused_imports, unreachable_pub, clippy::all)]
 
-#[path = "../../src/error.rs"]
-pub mod error;
-#[path = "../../src/media/mod.rs"]
-pub mod media;
-
-pub use error::{Error, ErrorKind, Result};
+pub use audiotap::{Error, Result, media};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -101,96 +93,39 @@ pub fn extract_one(input: &Path, spec: &media::OutputSpec) {
 /// Write `samples` (interleaved) with one of the writers, then read the file back and check
 /// what it says. `kind`: 0..=4 WAV 8/16/24/32/32f, 5..=6 ALAC 16/24, 7 AAC.
 pub fn write_and_read_back(kind: u8, rate: u32, channels: usize, samples: &[f32]) {
-    use media::encode::Sink;
-    use media::encode::m4a::{M4aCodec, M4aSink};
-    use media::encode::wav::WavSink;
+    use media::fuzzing::{Writer, write};
     let wav = kind <= 4;
     let path = scratch_dir().join(if wav { "w.wav" } else { "w.m4a" });
     let _ = std::fs::remove_file(&path);
-    let max = 64 << 20;
-    let sink: Result<Box<dyn Sink>> = match kind {
-        0..=3 => WavSink::create(
-            &path,
-            rate,
-            channels,
-            [8, 16, 24, 32][kind as usize],
-            false,
-            true,
-            max,
-        )
-        .map(|s| Box::new(s) as Box<dyn Sink>),
-        4 => WavSink::create(&path, rate, channels, 32, true, false, max)
-            .map(|s| Box::new(s) as Box<dyn Sink>),
-        5 | 6 => M4aSink::create(
-            &path,
-            rate,
-            channels,
-            M4aCodec::Alac {
-                bits: if kind == 5 { 16 } else { 24 },
-            },
-            true,
-            max,
-        )
-        .map(|s| Box::new(s) as Box<dyn Sink>),
-        _ => M4aSink::create(
-            &path,
-            rate,
-            channels,
-            M4aCodec::Aac { bitrate: 128_000 },
-            false,
-            max,
-        )
-        .map(|s| Box::new(s) as Box<dyn Sink>),
-    };
-    let mut sink = match sink {
-        Ok(s) => s,
-        // An encoder may refuse a rate/channel combination: that is an options error.
-        Err(e) => return check_error("writer create", &e),
+    let writer = match kind {
+        0..=3 => Writer::Wav { bits: [8, 16, 24, 32][kind as usize], float: false },
+        4 => Writer::Wav { bits: 32, float: true },
+        5 | 6 => Writer::Alac { bits: if kind == 5 { 16 } else { 24 } },
+        _ => Writer::Aac { bitrate: 128_000 },
     };
     let whole = samples.len() - samples.len() % channels;
-    for block in samples[..whole].chunks(channels * 97) {
-        if let Err(e) = sink.write(block) {
-            return check_error("writer write", &e);
-        }
-    }
-    let frames = match sink.finish() {
+    let frames = match write(&path, writer, rate, channels, &samples[..whole], 97) {
         Ok(f) => f,
-        Err(e) => return check_error("writer finish", &e),
+        // An encoder may refuse a rate/channel combination: that is an options error.
+        Err(e) => return check_error("writer", &e),
     };
     if wav {
-        assert_eq!(
-            frames as usize,
-            whole / channels,
-            "frames reported by the WAV writer"
-        );
+        assert_eq!(frames as usize, whole / channels, "frames reported by the WAV writer");
         let r = hound::WavReader::open(&path).expect("the WAV writer's output must be readable");
         let s = r.spec();
-        assert_eq!(
-            (s.sample_rate, s.channels as usize),
-            (rate, channels),
-            "WAV header"
-        );
+        assert_eq!((s.sample_rate, s.channels as usize), (rate, channels), "WAV header");
         assert_eq!(r.duration() as u64, frames, "WAV data length");
         if kind == 4 {
             // Float output is written as it came, bit for bit.
-            let back: Vec<f32> = r
-                .into_samples::<f32>()
-                .map(|x| x.expect("float sample"))
-                .collect();
+            let back: Vec<f32> = r.into_samples::<f32>().map(|x| x.expect("float sample")).collect();
             assert!(
-                back.iter()
-                    .zip(&samples[..whole])
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                back.iter().zip(&samples[..whole]).all(|(a, b)| a.to_bits() == b.to_bits()),
                 "32-bit float samples changed on the way through"
             );
         }
     } else if frames > 0 {
-        let info =
-            media::probe(&path, media::Engine::Ffmpeg).expect("the M4A writer's output must probe");
-        let t = info
-            .audio_tracks()
-            .next()
-            .expect("an audio track in the M4A output");
+        let info = media::probe(&path, media::Engine::Ffmpeg).expect("the M4A writer's output must probe");
+        let t = info.audio_tracks().next().expect("an audio track in the M4A output");
         assert_eq!(t.channels, Some(channels as u16), "M4A channels");
         assert_eq!(t.sample_rate, Some(rate), "M4A sample rate");
     }
