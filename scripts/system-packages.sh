@@ -15,10 +15,11 @@ BUILD=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-de
        libswresample-dev libavfilter-dev ca-certificates)
 # What the release binary loads at run time (Debian 12 sonames).
 RUNTIME=(libavcodec59 libavformat59 libavutil57 libswresample4 libavfilter8 ca-certificates)
-# The ffmpeg CLI makes fixtures and reference decodes; hyperfine and GNU time run benches;
-# iproute2 and util-linux (ip, unshare) give the API fuzzer a loopback-only namespace;
+# The ffmpeg CLI makes fixtures and reference decodes; hyperfine and GNU time run benches
+# (GNU time also measures peak RSS in tests/hostile.rs); iproute2 and util-linux (ip,
+# unshare) give the tests a loopback-only namespace; wrk drives scripts/load.sh;
 # postgresql (15 on Debian 12) runs the job-store and multi-node tests (scripts/pg-test-server.sh).
-TEST=(ffmpeg hyperfine time iproute2 util-linux postgresql)
+TEST=(ffmpeg hyperfine time iproute2 util-linux wrk postgresql)
 # scripts/bench.sh also serves a file over HTTP with Range support (nginx) and fetches it
 # whole with curl for the floor.
 BENCH=(nginx-light curl)

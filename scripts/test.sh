@@ -8,6 +8,7 @@
 #   6. an S3 test server (Garage) and PostgreSQL on loopback, then cargo test --all-targets
 #      (the job-store contract and the multi-node test run against PostgreSQL)
 #   7. schemathesis against the live API in a loopback-only network namespace
+#   8. a short bounded run of the engine's fuzz targets (scripts/fuzz.sh; AUDIOTAP_NO_FUZZ=1 skips)
 # With CI=true, cargo also runs with --locked (Cargo.lock must be committed and current).
 set -euo pipefail
 
@@ -110,6 +111,16 @@ if [[ "$(id -u)" -eq 0 ]] && command -v unshare >/dev/null; then
   scripts/api-fuzz.sh
 else
   echo "skipped: needs root for unshare -n (a loopback-only network namespace)"
+fi
+
+section "engine fuzzing (scripts/fuzz.sh: cargo-fuzz targets, FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
+# Installs nightly and cargo-fuzz when missing; the first build takes a few minutes. Here
+# without AddressSanitizer (a faster build and twice the executions; panics, aborts,
+# timeouts and server-side errors are still caught); run scripts/fuzz.sh alone for ASan.
+if [[ "${AUDIOTAP_NO_FUZZ:-}" == "1" ]]; then
+  echo "skipped: AUDIOTAP_NO_FUZZ=1"
+else
+  FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_SANITIZER="${FUZZ_SANITIZER:-none}" scripts/fuzz.sh
 fi
 
 section "done"

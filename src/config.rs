@@ -115,6 +115,11 @@ pub struct Config {
     /// Timeout of a URL source download.
     pub fetch_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// How long a finished job keeps retrying the upload of its output (storage outage),
+    /// with exponential backoff, before the attempt counts as failed.
+    pub store_retry_secs: u64,
+    /// Job requests whose bodies may be received at once; more get 503 `busy`.
+    pub max_concurrent_uploads: usize,
 }
 
 impl Default for Config {
@@ -147,6 +152,8 @@ impl Default for Config {
             job_timeout_secs: 3 * 3600,
             fetch_timeout_secs: 3600,
             shutdown_grace_secs: 30,
+            store_retry_secs: 900,
+            max_concurrent_uploads: 64,
         }
     }
 }
@@ -380,6 +387,22 @@ impl Config {
             self.fetch_timeout_secs = parse(n, v)?;
             Ok(())
         });
+        env!("AUDIOTAP_MAX_CONCURRENT_UPLOADS", |n,
+                                                 v|
+         -> Result<
+            (),
+            ConfigError,
+        > {
+            self.max_concurrent_uploads = parse(n, v)?;
+            Ok(())
+        });
+        env!(
+            "AUDIOTAP_STORE_RETRY_SECS",
+            |n, v| -> Result<(), ConfigError> {
+                self.store_retry_secs = parse(n, v)?;
+                Ok(())
+            }
+        );
         env!("AUDIOTAP_SHUTDOWN_GRACE_SECS", |n,
                                               v|
          -> Result<
@@ -399,6 +422,9 @@ impl Config {
                 "workers = {} must be between 1 and 1024",
                 self.workers
             ));
+        }
+        if self.max_concurrent_uploads == 0 {
+            return bad("max_concurrent_uploads must be at least 1".into());
         }
         if self.max_queue == 0 {
             return bad("max_queue must be at least 1".into());

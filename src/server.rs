@@ -103,6 +103,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let sync_slots = Arc::new(tokio::sync::Semaphore::new(cfg.workers.max(1)));
+        let upload_slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_uploads));
         let svc = Arc::new(Services::new(cfg, store, objects, http, guard, secret));
         worker::recover(&svc).await?;
         Ok(Application {
@@ -111,6 +112,7 @@ impl Application {
                 svc,
                 metrics: metrics_handle(),
                 sync_slots,
+                upload_slots,
             },
         })
     }

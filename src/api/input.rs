@@ -357,6 +357,7 @@ where
         })?;
         size += chunk.len() as u64;
         if size > max_bytes {
+            drain_briefly(&mut stream).await;
             return Err(too_large(max_bytes));
         }
         h.update(&chunk);
@@ -369,6 +370,27 @@ where
     file.flush().await.map_err(ApiError::internal)?;
     metrics::counter!("audiotap_bytes_in_total").increment(size);
     Ok((size, hex::encode(h.finalize())))
+}
+
+/// Read and discard a little more of a refused body before answering. A server that
+/// answers and closes while the client is still sending makes the kernel reset the
+/// connection, and the client may then never read the 413; a short drain lets uploads that
+/// overshoot the limit by a few MiB see the answer. Larger ones are cut off.
+async fn drain_briefly<S>(stream: &mut S)
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
+{
+    const DRAIN_BYTES: usize = 8 << 20;
+    let drain = async {
+        let mut n = 0;
+        while let Some(Ok(chunk)) = stream.next().await {
+            n += chunk.len();
+            if n > DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
 }
 
 pub fn too_large(max: u64) -> ApiError {

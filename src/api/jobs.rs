@@ -86,6 +86,14 @@ pub(crate) async fn create_job(
             10,
         ));
     }
+    let Ok(_receiving) = state.upload_slots.clone().try_acquire_owned() else {
+        metrics::counter!("audiotap_rejected_total", "reason" => "uploads_busy").increment(1);
+        return Err(ApiError::unavailable(
+            "busy",
+            "too many job requests are being received at once; try again shortly",
+            2,
+        ));
+    };
     let idem_key = headers
         .get("idempotency-key")
         .map(|v| {
@@ -103,6 +111,23 @@ pub(crate) async fn create_job(
         ));
     }
     let req = input::read_job_request(req, &svc.uploads_dir(), svc.config.max_upload_bytes).await?;
+    // Refuse forbidden destinations (literal private addresses, localhost) now rather than
+    // when the job runs; names are vetted again when they are resolved.
+    let urls = [
+        match &req.source {
+            Source::Url(u) => Some(u.as_str()),
+            Source::Upload(_) => None,
+        },
+        req.webhook_url.as_deref(),
+    ];
+    if let Err(e) = urls
+        .into_iter()
+        .flatten()
+        .filter_map(|u| reqwest::Url::parse(u).ok())
+        .try_for_each(|u| svc.guard.check_url(&u))
+    {
+        return Err(e.into()); // an upload's temp file deletes itself
+    }
     let (source, upload) = match req.source {
         Source::Url(url) => (
             JobSource {

@@ -30,6 +30,9 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Bounds synchronous extractions running at once.
     pub sync_slots: Arc<tokio::sync::Semaphore>,
+    /// Bounds job requests whose bodies are being received at once (uploads spool to disk:
+    /// past the limit new ones get 503 `busy` with `Retry-After` instead of piling up).
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Who is calling: the owner scope of the API key, or `None` when no keys are configured

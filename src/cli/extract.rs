@@ -1,6 +1,8 @@
 //! `audiotap extract`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 
 use super::output::Target;
 use super::{ExtractArgs, exit_code, report_error};
@@ -49,7 +51,34 @@ pub(super) fn run(args: &ExtractArgs, limits: &Limits) -> i32 {
         }
         let format = output_format(args.opts.format, &args.output)?;
         let spec = args.opts.spec(format);
-        extract_one(&args.input, &args.output, &spec, limits, Control::default())
+        let Some(budget) = args.timeout else {
+            return extract_one(&args.input, &args.output, &spec, limits, Control::default());
+        };
+        // A watchdog stops the engine through its cancel flag once the budget is spent.
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let flag = stop.clone();
+        let watchdog = std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(budget) {
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+        let control = Control {
+            progress: None,
+            cancel: Some(&stop),
+        };
+        let r = extract_one(&args.input, &args.output, &spec, limits, control);
+        drop(done_tx);
+        let _ = watchdog.join();
+        match r {
+            Err(Error::Canceled) if stop.load(Ordering::Relaxed) => {
+                Err(Error::LimitExceeded(format!(
+                    "the extraction took longer than {} s (--timeout)",
+                    budget.as_secs_f64()
+                )))
+            }
+            r => r,
+        }
     })();
     match result {
         Ok(report) => {

@@ -123,6 +123,22 @@ pub struct ExtractArgs {
     /// Replace OUTPUT if it exists (default: replace).
     #[arg(long, hide = true)]
     pub force: bool,
+    /// Wall-time budget of the extraction in seconds: past it the job stops with
+    /// `limit_exceeded` and leaves no output (default: none).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 1e9) {
+        return Err(format!(
+            "{s}: the timeout must be a positive number of seconds"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Debug, Args)]

@@ -181,6 +181,14 @@ pub async fn recover(svc: &Services) -> anyhow::Result<()> {
             "requeued jobs left running by a previous process"
         );
     }
+    match svc.objects.sweep_incomplete().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            count = n,
+            "removed outputs a previous process left half-written"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot sweep half-written outputs"),
+    }
     // Temp files of dead jobs and uploads that never finished arriving.
     if let Ok(rd) = std::fs::read_dir(svc.config.tmp_dir()) {
         for entry in rd.flatten() {
@@ -535,18 +543,7 @@ async fn execute(
         .map_err(|e| Failure::Transient(format!("cannot read the output: {e}")))?;
     let key = output_key(job, job.attempts);
     let content_type = job.output_spec.format.content_type();
-    let mut tries = 0;
-    let meta = loop {
-        tries += 1;
-        match svc.objects.put_file(&key, &out_path, content_type).await {
-            Ok(meta) => break meta,
-            Err(e) if e.is_transient() && tries < 4 => {
-                tracing::warn!(error = %e, tries, "storage put failed; retrying");
-                tokio::time::sleep(Duration::from_millis(250 * (1 << tries))).await;
-            }
-            Err(e) => return Err(Failure::Transient(format!("storage: {e}"))),
-        }
-    };
+    let meta = put_with_retry(svc, &key, &out_path, content_type, cancel).await?;
     metrics::counter!("audiotap_bytes_out_total").increment(meta.size);
     job.output = Some(JobOutput {
         url: format!("/v1/jobs/{}/output", job.id),
@@ -589,6 +586,43 @@ async fn fetch_upload(svc: &Services, key: &str, dest: &std::path::Path) -> Resu
     }
     file.flush().await.map_err(io)?;
     Ok(())
+}
+
+/// Publish the output, riding out a storage outage: transient failures are retried with
+/// exponential backoff (0.5 s doubling to 30 s) for up to `store_retry_secs`, so a job that
+/// finished while S3 was down completes once it is back, without extracting again. A put
+/// replaces the whole object, so a retry never leaves a half-written or duplicate output.
+async fn put_with_retry(
+    svc: &Services,
+    key: &str,
+    path: &std::path::Path,
+    content_type: &str,
+    cancel: &AtomicBool,
+) -> Result<crate::storage::ObjectMeta, Failure> {
+    let give_up = Instant::now() + Duration::from_secs(svc.config.store_retry_secs);
+    let mut delay = Duration::from_millis(500);
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        let e = match svc.objects.put_file(key, path, content_type).await {
+            Ok(meta) => return Ok(meta),
+            Err(e) => e,
+        };
+        if !e.is_transient() || Instant::now() + delay > give_up {
+            return Err(Failure::Transient(format!(
+                "storage (after {tries} tries): {e}"
+            )));
+        }
+        tracing::warn!(error = %e, tries, retry_in_ms = delay.as_millis() as u64, "storage put failed; retrying");
+        metrics::counter!("audiotap_store_retries_total").increment(1);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = wait_flag(cancel) => {
+                return Err(if svc.is_shutting_down() { Failure::Shutdown } else { Failure::Canceled });
+            }
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
 }
 
 async fn wait_flag(flag: &AtomicBool) {

@@ -121,9 +121,9 @@ pub fn probe(path: &Path, engine: Engine) -> Result<ProbeInfo> {
         return Err(Error::media("the input is empty (0 bytes)"));
     }
     let mut info = match engine {
-        Engine::Symphonia => decode::symphonia::probe(path)?,
+        Engine::Symphonia => decode::symphonia_probe(path)?,
         Engine::Ffmpeg => decode::ffmpeg::probe(path)?,
-        Engine::Auto => match decode::symphonia::probe(path) {
+        Engine::Auto => match decode::symphonia_probe(path) {
             // A track Symphonia cannot name (Theora in Ogg, say): list the file with FFmpeg
             // so that probe stays complete. Decoding still prefers Symphonia.
             Ok(info)

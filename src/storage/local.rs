@@ -348,6 +348,36 @@ impl ObjectStore for LocalStore {
         .await
     }
 
+    /// Temporary files of puts a killed process never finished (`<name>~<uuid>.tmp`: keys
+    /// cannot contain `~`, so nothing else matches).
+    async fn sweep_incomplete(&self) -> Result<usize, StorageError> {
+        fn sweep(dir: &Path, removed: &mut usize) {
+            let Ok(rd) = fs::read_dir(dir) else { return };
+            for entry in rd.flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => sweep(&path, removed),
+                    Ok(_)
+                        if name.contains('~')
+                            && name.ends_with(".tmp")
+                            && fs::remove_file(&path).is_ok() =>
+                    {
+                        *removed += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let root = self.root.clone();
+        Self::blocking(move || {
+            let mut removed = 0;
+            sweep(&root, &mut removed);
+            Ok(removed)
+        })
+        .await
+    }
+
     async fn check(&self) -> Result<(), StorageError> {
         let root = self.root.clone();
         Self::blocking(move || {

@@ -189,6 +189,12 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Readiness probe: the bucket or folder is reachable and writable.
     async fn check(&self) -> Result<(), StorageError>;
 
+    /// Removes what puts cut short by a crash left behind, once at start; returns how many
+    /// were removed. Default: nothing (S3 has lifecycle rules for incomplete uploads).
+    async fn sweep_incomplete(&self) -> Result<usize, StorageError> {
+        Ok(0)
+    }
+
     /// A URL that fetches the object with a plain GET until `ttl` has passed, when the back end
     /// can make one (S3: a presigned URL; local: `Ok(None)`, serve it through the API instead).
     /// Does not check that the object exists.

@@ -76,6 +76,8 @@ pub fn dir_entries(dir: &Path) -> Vec<String> {
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     env: Vec<(String, String)>,
+    /// A command the server is started through (`wrapper… audiotap serve`).
+    wrap: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -87,12 +89,15 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Two workers, a short webhook schedule, loopback allowed as a URL destination.
     pub fn new() -> Self {
-        ServerConfig { env: Vec::new() }
-            .env("AUDIOTAP_LOG", "audiotap=info")
-            .env("AUDIOTAP_WORKERS", "2")
-            .env("AUDIOTAP_WEBHOOK_BACKOFF_BASE_MS", "50")
-            .env("AUDIOTAP_WEBHOOK_BACKOFF_MAX_MS", "200")
-            .env("AUDIOTAP_URL_ALLOWLIST", "127.0.0.1")
+        ServerConfig {
+            env: Vec::new(),
+            wrap: Vec::new(),
+        }
+        .env("AUDIOTAP_LOG", "audiotap=info")
+        .env("AUDIOTAP_WORKERS", "2")
+        .env("AUDIOTAP_WEBHOOK_BACKOFF_BASE_MS", "50")
+        .env("AUDIOTAP_WEBHOOK_BACKOFF_MAX_MS", "200")
+        .env("AUDIOTAP_URL_ALLOWLIST", "127.0.0.1")
     }
 
     pub fn env(mut self, k: &str, v: &str) -> Self {
@@ -115,6 +120,12 @@ impl ServerConfig {
         self.env("AUDIOTAP_API_KEYS", keys)
     }
 
+    /// Start the server through this command (for example `unshare -m sh -c '…; exec "$0" "$@"'`).
+    pub fn wrap(mut self, cmd: &[&str]) -> Self {
+        self.wrap = cmd.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
     pub fn max_upload_bytes(self, n: u64) -> Self {
         self.env("AUDIOTAP_MAX_UPLOAD_BYTES", &n.to_string())
     }
@@ -128,6 +139,7 @@ pub struct TestServer {
     pub client: reqwest::Client,
     data: tempfile::TempDir,
     env: Vec<(String, String)>,
+    wrap: Vec<String>,
     /// The `whsec_…` secret the server signs webhooks with.
     pub webhook_secret: String,
     /// The key bytes behind `webhook_secret`.
@@ -181,13 +193,15 @@ impl TestServer {
             .build()
             .expect("reqwest client");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (child, base) = spawn_server(data.path(), &env, &log);
+        let wrap = cfg.wrap;
+        let (child, base) = spawn_server(data.path(), &env, &wrap, &log);
         TestServer {
             child: Some(child),
             base,
             client,
             data,
             env,
+            wrap,
             webhook_secret,
             webhook_key: key.to_vec(),
             log,
@@ -263,16 +277,30 @@ impl TestServer {
     /// Start a new process on the same data dir and environment (a new port).
     pub async fn restart(&mut self) {
         self.kill9();
-        let (data, env, log) = (
+        let (data, env, wrap, log) = (
             self.data.path().to_path_buf(),
             self.env.clone(),
+            self.wrap.clone(),
             self.log.clone(),
         );
-        let (child, base) = tokio::task::spawn_blocking(move || spawn_server(&data, &env, &log))
-            .await
-            .expect("restart task");
+        let (child, base) =
+            tokio::task::spawn_blocking(move || spawn_server(&data, &env, &wrap, &log))
+                .await
+                .expect("restart task");
         self.child = Some(child);
         self.base = base;
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// `path` as the server process sees it (through `/proc/PID/root`, so inside its own
+    /// mount namespace when it has one).
+    pub fn proc_root_path(&self, path: &Path) -> PathBuf {
+        let pid = self.pid().expect("the server is running");
+        PathBuf::from(format!("/proc/{pid}/root{}", path.display()))
     }
 
     pub fn log_text(&self) -> String {
@@ -416,9 +444,17 @@ pub fn bin() -> PathBuf {
 fn spawn_server(
     data_dir: &Path,
     env: &[(String, String)],
+    wrap: &[String],
     log: &Arc<Mutex<Vec<String>>>,
 ) -> (Child, String) {
-    let mut cmd = Command::new(bin());
+    let mut cmd = match wrap.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin());
+            c
+        }
+        None => Command::new(bin()),
+    };
     cmd.arg("serve");
     // Only what the test sets: no AUDIOTAP_* or proxy settings from the caller's shell.
     for (k, _) in std::env::vars_os() {

@@ -2,6 +2,7 @@
 //! pipeline interleaved `f32` blocks with encoder priming, edit lists and padding already
 //! applied, so nothing after this module knows which decoder ran.
 
+mod contain;
 pub(crate) mod ffmpeg;
 mod mp4edit;
 mod parallel;
@@ -43,6 +44,11 @@ pub(crate) struct Opened {
     pub(crate) decoder: Box<dyn Decoder>,
 }
 
+/// Symphonia's probe, with a panic on malformed input turned into `invalid_media`.
+pub(crate) fn symphonia_probe(path: &Path) -> Result<ProbeInfo> {
+    contain::contain("the Symphonia demuxer", || symphonia::probe(path))
+}
+
 /// Probe `path`, select the track the spec names and open a decoder on it.
 pub(crate) fn open(
     path: &Path,
@@ -71,18 +77,22 @@ pub(crate) fn open(
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(4);
-        let decoder: Box<dyn Decoder> =
-            if threads > 1 && parallel::suitable(&probe.container, &track, PARALLEL_MIN_SECS) {
-                Box::new(parallel::ParallelDecoder::open(
-                    path,
-                    &track,
-                    limits,
-                    threads,
-                    PARALLEL_SEGMENT_SECS,
-                )?)
-            } else {
-                Box::new(symphonia::SymphoniaDecoder::open(path, &track, limits)?)
-            };
+        let decoder: Box<dyn Decoder> = contain::contain("the Symphonia demuxer", || {
+            Ok(
+                if threads > 1 && parallel::suitable(&probe.container, &track, PARALLEL_MIN_SECS) {
+                    Box::new(parallel::ParallelDecoder::open(
+                        path,
+                        &track,
+                        limits,
+                        threads,
+                        PARALLEL_SEGMENT_SECS,
+                    )?) as Box<dyn Decoder>
+                } else {
+                    Box::new(symphonia::SymphoniaDecoder::open(path, &track, limits)?)
+                },
+            )
+        })?;
+        let decoder = Box::new(contain::Contained(decoder));
         Ok(Opened {
             probe,
             track,
@@ -93,7 +103,7 @@ pub(crate) fn open(
     match engine {
         Engine::Ffmpeg => via_ffmpeg(None),
         Engine::Symphonia => {
-            let probe = symphonia::probe(path)?;
+            let probe = symphonia_probe(path)?;
             let track = select(&probe)?;
             if let Some(why) = symphonia::cannot_decode(&probe.container, &track) {
                 return Err(Error::UnsupportedCodec(format!(
@@ -103,7 +113,7 @@ pub(crate) fn open(
             via_symphonia(probe)
         }
         Engine::Auto => {
-            let Ok(probe) = symphonia::probe(path) else {
+            let Ok(probe) = symphonia_probe(path) else {
                 return via_ffmpeg(None);
             };
             if !symphonia::covers(&probe) {

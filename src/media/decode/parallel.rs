@@ -124,7 +124,13 @@ impl ParallelDecoder {
             };
             std::thread::Builder::new()
                 .name(format!("decode-{w}"))
-                .spawn(move || job.run(tx))
+                .spawn(move || {
+                    // A panic in Symphonia drops `tx`: the reader sees it as malformed input.
+                    let _ = super::contain::contain("a Symphonia decoding thread", || {
+                        job.run(tx);
+                        Ok(())
+                    });
+                })
                 .map_err(|e| Error::Internal(format!("cannot start a decoding thread: {e}")))?;
         }
         Ok(ParallelDecoder {
@@ -307,7 +313,7 @@ impl Decoder for ParallelDecoder {
             let w = self.next_segment % self.rx.len();
             let msg = self.rx[w]
                 .recv()
-                .map_err(|_| Error::Internal("a decoding thread stopped unexpectedly".into()))?;
+                .map_err(|_| Error::media("a decoding thread stopped on malformed input"))?;
             let (data, rate, channels) = match msg {
                 Msg::End => {
                     self.next_segment += 1;

@@ -26,6 +26,23 @@ fn internal(what: &str) -> impl Fn(ff::Error) -> Error + '_ {
     move |e| Error::Internal(format!("{what}: {e}"))
 }
 
+/// Samples beyond this magnitude (far above full scale) are clamped before encoding.
+const MAX_SAMPLE: f32 = 32.0;
+
+/// The muxer's refusal of a packet: an I/O failure when the OS said so (disk full, I/O
+/// error), else the stream's fault (timestamps or parameters the MP4 muxer cannot
+/// store, "not yet implemented" included): bad media, not a server error.
+fn mux_error(e: ff::Error) -> Error {
+    const IO_ERRNOS: [i32; 6] = [5, 9, 13, 28, 30, 122]; // EIO EBADF EACCES ENOSPC EROFS EDQUOT
+    match e {
+        ff::Error::Other { errno } if IO_ERRNOS.contains(&errno) => Error::io(
+            "cannot write the M4A output",
+            std::io::Error::from_raw_os_error(errno),
+        ),
+        other => Error::media(format!("the MP4 muxer refused the audio packets: {other}")),
+    }
+}
+
 pub(crate) struct M4aSink {
     octx: format::context::Output,
     encoder: encoder::Audio,
@@ -183,12 +200,9 @@ impl M4aSink {
                     self.max_bytes
                 )));
             }
-            packet.write_interleaved(&mut self.octx).map_err(|e| {
-                Error::io(
-                    "cannot write the M4A output",
-                    std::io::Error::other(e.to_string()),
-                )
-            })?;
+            packet
+                .write_interleaved(&mut self.octx)
+                .map_err(mux_error)?;
         }
         Ok(())
     }
@@ -196,7 +210,16 @@ impl M4aSink {
 
 impl Sink for M4aSink {
     fn write(&mut self, block: &[f32]) -> Result<()> {
-        self.fifo.extend_from_slice(block);
+        // A float source can carry NaN, infinities or absurd values (the fuzzer's
+        // decode_ffmpeg target fed a mutated f32 PCM track); the AAC encoder refuses such
+        // frames, so they are made silent or clamped far above full scale first.
+        self.fifo.extend(block.iter().map(|&x| {
+            if x.is_nan() {
+                0.0
+            } else {
+                x.clamp(-MAX_SAMPLE, MAX_SAMPLE)
+            }
+        }));
         self.frames += (block.len() / self.channels) as u64;
         while self.fifo.len() >= self.frame_size * self.channels {
             self.encode_frame(self.frame_size)?;
@@ -205,7 +228,22 @@ impl Sink for M4aSink {
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64> {
-        let rest = self.fifo.len() / self.channels;
+        let mut rest = self.fifo.len() / self.channels;
+        if (1..3).contains(&rest)
+            && matches!(self.codec, M4aCodec::Alac { .. })
+            && self.channels > 2
+        {
+            // FFmpeg 5.1's ALAC encoder aborts the whole process on a final frame of one or
+            // two samples with more than two channels (found by the `writers` fuzz target:
+            // e.g. a 6-channel source whose length is 1 or 2 more than a multiple of 4096).
+            // Repeat the last sample up to three: the output is at most two samples (42 µs
+            // at 48 kHz) longer instead of a crash.
+            let last = self.fifo[self.fifo.len() - self.channels..].to_vec();
+            while rest < 3 {
+                self.fifo.extend_from_slice(&last);
+                rest += 1;
+            }
+        }
         if rest > 0 {
             self.encode_frame(rest)?;
         }
@@ -255,7 +293,8 @@ pub(crate) fn copy_audio(
     let mut ictx = open_input(input)?;
     let ist = ictx
         .stream(stream_index)
-        .ok_or_else(|| Error::Internal("stream vanished".into()))?;
+        // The container probed one way and demuxes another (a decode_symphonia fuzz find).
+        .ok_or_else(|| Error::media("the audio stream is missing when the file is read again"))?;
     let ist_tb = ist.time_base();
     let params = ist.parameters();
     let id = params.id();
@@ -349,12 +388,7 @@ pub(crate) fn copy_audio(
         packet.rescale_ts(ist_tb, ost_tb);
         packet.set_position(-1);
         packet.set_stream(0);
-        packet.write_interleaved(&mut octx).map_err(|e| {
-            Error::io(
-                "cannot write the M4A output",
-                std::io::Error::other(e.to_string()),
-            )
-        })?;
+        packet.write_interleaved(&mut octx).map_err(mux_error)?;
     }
     if packets == 0 {
         return Err(Error::media("the audio track holds no packets"));
