@@ -13,6 +13,8 @@
 # fixtures/regress/ (tests/regress.rs runs every file there).
 #
 # Knobs: FUZZ_SECONDS (per target), FUZZ_SANITIZER (address | none; default address),
+# FUZZ_PROFILE (release | dev; default release: dev builds in about half the time, runs
+# slower, and keeps debug assertions, so overflows panic),
 # FUZZ_MAX_LEN (bytes, default 262144), FUZZ_RSS_MB (libFuzzer's memory limit, 2048).
 set -euo pipefail
 
@@ -21,6 +23,11 @@ cd "$ROOT"
 
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-25}"
 SANITIZER="${FUZZ_SANITIZER:-address}"
+case "${FUZZ_PROFILE:-release}" in
+  release) PROFILE=(-O) ;;
+  dev) PROFILE=(--dev) ;;
+  *) echo "FUZZ_PROFILE must be release or dev" >&2; exit 2 ;;
+esac
 MAX_LEN="${FUZZ_MAX_LEN:-262144}"
 RSS_MB="${FUZZ_RSS_MB:-2048}"
 ALL_TARGETS=(probe decode_symphonia decode_ffmpeg options writers)
@@ -45,9 +52,9 @@ cd fuzz
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
 # Not the main target dir: nightly with sanitizer flags shares nothing with it.
 export CARGO_TARGET_DIR="$ROOT/fuzz/target"
-echo "==> cargo +nightly fuzz build -O -s $SANITIZER"
+echo "==> cargo +nightly fuzz build ${PROFILE[*]} -s $SANITIZER"
 build_start=$SECONDS
-cargo +nightly fuzz build -O -s "$SANITIZER"
+cargo +nightly fuzz build "${PROFILE[@]}" -s "$SANITIZER"
 echo "    (build: $((SECONDS - build_start)) s)"
 
 SEEDS="$CARGO_TARGET_DIR/seeds"
@@ -66,7 +73,7 @@ for t in "${TARGETS[@]}"; do
   before=$(find "artifacts/$t" -type f | wc -l)
   echo "==> fuzzing $t for ${SECONDS_PER_TARGET}s"
   rc=0
-  cargo +nightly fuzz run -O -s "$SANITIZER" "$t" "corpus/$t" "${seeds[@]}" -- \
+  cargo +nightly fuzz run "${PROFILE[@]}" -s "$SANITIZER" "$t" "corpus/$t" "${seeds[@]}" -- \
     -max_total_time="$SECONDS_PER_TARGET" -timeout=30 -rss_limit_mb="$RSS_MB" \
     -max_len="$MAX_LEN" -print_final_stats=1 -detect_leaks=0 >"$log" 2>&1 || rc=$?
   after=$(find "artifacts/$t" -type f | wc -l)

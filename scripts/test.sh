@@ -115,12 +115,15 @@ fi
 
 section "engine fuzzing (scripts/fuzz.sh: cargo-fuzz targets, FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
 # Installs nightly and cargo-fuzz when missing; the first build takes a few minutes. Here
-# without AddressSanitizer (a faster build and twice the executions; panics, aborts,
-# timeouts and server-side errors are still caught); run scripts/fuzz.sh alone for ASan.
+# without AddressSanitizer and unoptimised (the fuzz crate builds the whole service with
+# nightly: a dev build takes about half the time of an optimised one, and its debug
+# assertions turn overflows into caught panics; panics, aborts, timeouts and server-side
+# errors are caught); run scripts/fuzz.sh alone for an optimised ASan run.
 if [[ "${AUDIOTAP_NO_FUZZ:-}" == "1" ]]; then
   echo "skipped: AUDIOTAP_NO_FUZZ=1"
 else
-  FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_SANITIZER="${FUZZ_SANITIZER:-none}" scripts/fuzz.sh
+  FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_SANITIZER="${FUZZ_SANITIZER:-none}" \
+    FUZZ_PROFILE="${FUZZ_PROFILE:-dev}" scripts/fuzz.sh
 fi
 
 section "done"
