@@ -360,6 +360,8 @@ async fn a_full_temp_folder_fails_the_job_cleanly_and_the_server_recovers() {
         msg.contains("No space left on device") || msg.contains("os error 28"),
         "{job:#}"
     );
+    // A local I/O failure, named as such (not `internal`).
+    assert_eq!(job["error"]["code"], "io_error", "{job:#}");
     assert!(job["output"].is_null());
     // The server's view of its tmp (inside its mount namespace) holds nothing of the job.
     let tmp = srv.proc_root_path(&srv.data_dir().join("tmp"));

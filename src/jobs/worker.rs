@@ -55,11 +55,26 @@ enum Failure {
         code: String,
         message: String,
     },
-    /// Storage or I/O trouble that may pass: retried while attempts remain.
-    Transient(String),
+    /// Storage or I/O trouble that may pass: retried while attempts remain, then the job
+    /// fails with `code` (`io_error` for a local I/O failure such as a full disk,
+    /// `internal` otherwise).
+    Transient {
+        code: &'static str,
+        message: String,
+    },
     Canceled,
     /// The process is stopping: the job goes back to the queue.
     Shutdown,
+}
+
+impl Failure {
+    /// A transient failure on our side, reported as `internal` once retries are spent.
+    fn transient(message: impl Into<String>) -> Failure {
+        Failure::Transient {
+            code: "internal",
+            message: message.into(),
+        }
+    }
 }
 
 impl From<crate::Error> for Failure {
@@ -70,7 +85,10 @@ impl From<crate::Error> for Failure {
                 code: e.code().into(),
                 message: e.to_string(),
             },
-            e => Failure::Transient(format!("{}: {e}", e.code())),
+            e => Failure::Transient {
+                code: e.code(),
+                message: e.to_string(),
+            },
         }
     }
 }
@@ -270,7 +288,7 @@ async fn run_job(svc: Arc<Services>, mut job: Job) {
         Err(Failure::Canceled) if svc.is_shutting_down() => requeue(&mut job),
         Err(Failure::Shutdown) => requeue(&mut job),
         Err(Failure::Canceled) => crate::jobs::store::mark_canceled(&mut job),
-        Err(Failure::Transient(message)) if job.attempts < svc.config.job_max_attempts => {
+        Err(Failure::Transient { message, .. }) if job.attempts < svc.config.job_max_attempts => {
             tracing::warn!(%message, attempt = job.attempts, "transient failure; the job will be retried");
             job.error = Some(JobError {
                 code: "retrying".into(),
@@ -278,9 +296,9 @@ async fn run_job(svc: Arc<Services>, mut job: Job) {
             });
             requeue(&mut job);
         }
-        Err(Failure::Transient(message)) => {
+        Err(Failure::Transient { code, message }) => {
             job.error = Some(JobError {
-                code: "internal".into(),
+                code: code.into(),
                 message,
             });
             job.finish(JobStatus::Failed);
@@ -406,7 +424,7 @@ async fn execute(
     let tmp = svc.config.tmp_dir();
     tokio::fs::create_dir_all(&tmp)
         .await
-        .map_err(|e| Failure::Transient(format!("cannot create {}: {e}", tmp.display())))?;
+        .map_err(|e| Failure::transient(format!("cannot create {}: {e}", tmp.display())))?;
 
     // fetch
     job.start_step(StepName::Fetch);
@@ -417,7 +435,7 @@ async fn execute(
             let dest = tempfile::Builder::new()
                 .prefix(&format!("{}-src-", job.id))
                 .tempfile_in(&tmp)
-                .map_err(|e| Failure::Transient(format!("temp file: {e}")))?
+                .map_err(|e| Failure::transient(format!("temp file: {e}")))?
                 .into_temp_path();
             tokio::select! {
                 r = fetch_upload(svc, &key, &dest) => r?,
@@ -442,7 +460,7 @@ async fn execute(
             let dest = tempfile::Builder::new()
                 .prefix(&format!("{}-src-", job.id))
                 .tempfile_in(&tmp)
-                .map_err(|e| Failure::Transient(format!("temp file: {e}")))?
+                .map_err(|e| Failure::transient(format!("temp file: {e}")))?
                 .into_temp_path();
             let timeout = Duration::from_secs(svc.config.fetch_timeout_secs);
             let opts = crate::net::range::RangeOptions::new(svc.config.max_upload_bytes);
@@ -471,7 +489,7 @@ async fn execute(
     let p = input.clone();
     let info = tokio::task::spawn_blocking(move || media::probe(&p, engine))
         .await
-        .map_err(|e| Failure::Transient(format!("probe task: {e}")))??;
+        .map_err(|e| Failure::transient(format!("probe task: {e}")))??;
     info.select_track(&job.output_spec)?;
     job.input = Some(info);
     job.end_step(StepName::Probe, StepStatus::Succeeded);
@@ -484,7 +502,7 @@ async fn execute(
         .prefix(&format!("{}-out-", job.id))
         .suffix(&format!(".{ext}"))
         .tempfile_in(&tmp)
-        .map_err(|e| Failure::Transient(format!("temp file: {e}")))?
+        .map_err(|e| Failure::transient(format!("temp file: {e}")))?
         .into_temp_path();
     let progress = Arc::new(AtomicU64::new(0));
     let (spec, limits, p_in, p_out, prog, flag) = (
@@ -513,7 +531,7 @@ async fn execute(
     let deadline = tokio::time::Instant::now() + svc.config.job_timeout();
     let report = loop {
         tokio::select! {
-            r = &mut task => break r.map_err(|e| Failure::Transient(format!("extract task: {e}")))?,
+            r = &mut task => break r.map_err(|e| Failure::transient(format!("extract task: {e}")))?,
             // Progress reaches the store (and so every node's API) at most once a second.
             _ = tokio::time::sleep(Duration::from_secs(1)) => {
                 if tokio::time::Instant::now() > deadline {
@@ -539,8 +557,8 @@ async fn execute(
     let p = out_path.to_path_buf();
     let (sha256, size) = tokio::task::spawn_blocking(move || sha256_file(&p))
         .await
-        .map_err(|e| Failure::Transient(format!("hash task: {e}")))?
-        .map_err(|e| Failure::Transient(format!("cannot read the output: {e}")))?;
+        .map_err(|e| Failure::transient(format!("hash task: {e}")))?
+        .map_err(|e| Failure::transient(format!("cannot read the output: {e}")))?;
     let key = output_key(job, job.attempts);
     let content_type = job.output_spec.format.content_type();
     let meta = put_with_retry(svc, &key, &out_path, content_type, cancel).await?;
@@ -576,9 +594,9 @@ async fn fetch_upload(svc: &Services, key: &str, dest: &std::path::Path) -> Resu
                 message: "the uploaded file is gone".into(),
             });
         }
-        Err(e) => return Err(Failure::Transient(format!("storage: {e}"))),
+        Err(e) => return Err(Failure::transient(format!("storage: {e}"))),
     };
-    let io = |e: std::io::Error| Failure::Transient(format!("reading the upload: {e}"));
+    let io = |e: std::io::Error| Failure::transient(format!("reading the upload: {e}"));
     let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
     let mut stream = body.stream;
     while let Some(chunk) = stream.next().await {
@@ -609,7 +627,7 @@ async fn put_with_retry(
             Err(e) => e,
         };
         if !e.is_transient() || Instant::now() + delay > give_up {
-            return Err(Failure::Transient(format!(
+            return Err(Failure::transient(format!(
                 "storage (after {tries} tries): {e}"
             )));
         }
