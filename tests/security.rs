@@ -439,7 +439,15 @@ async fn path_traversal_in_filenames_ids_and_paths_names_nothing_outside() {
             "{name:?} kept as {stored:?}"
         );
         let key = job["output"]["key"].as_str().unwrap();
-        assert_eq!(key, format!("outputs/{}.wav", job["id"].as_str().unwrap()));
+        // The key is built from the job id and attempt only, never from the filename.
+        assert_eq!(
+            key,
+            format!(
+                "outputs/{}-{}.wav",
+                job["id"].as_str().unwrap(),
+                job["attempts"].as_u64().unwrap()
+            )
+        );
     }
     let r = srv
         .create_raw(
