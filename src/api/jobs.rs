@@ -65,7 +65,7 @@ fn redact_url(url: &str) -> String {
         (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Upload too large", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Idempotency-Key reused with another request", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Queue full", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Saturated: `queue_full` (the queue is at AUDIOTAP_MAX_QUEUE) or `busy` (too many request bodies being received at once); retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))
 )]

@@ -34,7 +34,7 @@ use crate::media::{self, Control, OutputSpec};
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad or unsupported media", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Busy", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`busy`: every synchronous extraction slot is taken; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))
 )]
