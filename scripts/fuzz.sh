@@ -4,7 +4,8 @@
 #   scripts/fuzz.sh                          # every target, FUZZ_SECONDS (25) each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh probe   # one target, longer
 #
-# Installs what it needs when missing: the nightly toolchain (rustup, minimal profile) and
+# Installs what it needs when missing: the nightly toolchain (rustup, minimal profile; when
+# none can be fetched, the installed stable toolchain with RUSTC_BOOTSTRAP=1) and
 # cargo-fuzz (`cargo install cargo-fuzz --locked`). Seeds every media target with
 # fixtures/media, fixtures/bad and fixtures/regress; the corpus grows in fuzz/corpus/<target>
 # (kept between runs, git-ignored). Prints executions, speed, peak RSS and crashes per
@@ -37,11 +38,23 @@ if [[ $# -gt 0 ]]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 if [[ -d "${CARGO_HOME:-$HOME/.cargo}/bin" ]]; then
   export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 fi
-if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+# cargo-fuzz needs nightly features. Without a nightly toolchain (and none to fetch), the
+# installed stable one is told to allow them (RUSTC_BOOTSTRAP=1).
+# FUZZ_TOOLCHAIN=stable forces that path.
+TC=(+nightly)
+if [[ "${FUZZ_TOOLCHAIN:-}" == "stable" ]]; then
+  echo "==> FUZZ_TOOLCHAIN=stable: using $(rustc --version) with RUSTC_BOOTSTRAP=1"
+  TC=()
+  export RUSTC_BOOTSTRAP=1
+elif ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   echo "==> installing the nightly toolchain (rustup, minimal profile)"
-  rustup toolchain install nightly --profile minimal
+  if ! timeout 300 rustup toolchain install nightly --profile minimal; then
+    echo "==> no nightly toolchain to be had: using $(rustc --version) with RUSTC_BOOTSTRAP=1"
+    TC=()
+    export RUSTC_BOOTSTRAP=1
+  fi
 fi
-if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+if ! cargo "${TC[@]}" fuzz --version >/dev/null 2>&1; then
   echo "==> installing cargo-fuzz"
   cargo install cargo-fuzz --locked
 fi
@@ -52,9 +65,9 @@ cd fuzz
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
 # Not the main target dir: nightly with sanitizer flags shares nothing with it.
 export CARGO_TARGET_DIR="$ROOT/fuzz/target"
-echo "==> cargo +nightly fuzz build ${PROFILE[*]} -s $SANITIZER"
+echo "==> cargo ${TC[*]} fuzz build ${PROFILE[*]} -s $SANITIZER"
 build_start=$SECONDS
-cargo +nightly fuzz build "${PROFILE[@]}" -s "$SANITIZER"
+cargo "${TC[@]}" fuzz build "${PROFILE[@]}" -s "$SANITIZER"
 echo "    (build: $((SECONDS - build_start)) s)"
 
 SEEDS="$CARGO_TARGET_DIR/seeds"
@@ -73,7 +86,7 @@ for t in "${TARGETS[@]}"; do
   before=$(find "artifacts/$t" -type f | wc -l)
   echo "==> fuzzing $t for ${SECONDS_PER_TARGET}s"
   rc=0
-  cargo +nightly fuzz run "${PROFILE[@]}" -s "$SANITIZER" "$t" "corpus/$t" "${seeds[@]}" -- \
+  cargo "${TC[@]}" fuzz run "${PROFILE[@]}" -s "$SANITIZER" "$t" "corpus/$t" "${seeds[@]}" -- \
     -max_total_time="$SECONDS_PER_TARGET" -timeout=30 -rss_limit_mb="$RSS_MB" \
     -max_len="$MAX_LEN" -print_final_stats=1 -detect_leaks=0 >"$log" 2>&1 || rc=$?
   after=$(find "artifacts/$t" -type f | wc -l)
