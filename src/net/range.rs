@@ -14,14 +14,14 @@
 //! `Content-Range`, and `If-Range` makes a source that changes mid-transfer fail cleanly
 //! instead of mixing two versions.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
 use reqwest::{StatusCode, Url};
+use tokio::fs::{File, OpenOptions};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::{NetError, UrlGuard};
 use crate::media::isobmff::{self, MAX_MOOV_BYTES, MAX_TOP_LEVEL_BOXES};
@@ -243,9 +243,18 @@ impl Fetcher<'_> {
         self.body_bytes(resp, len).await
     }
 
-    /// Stream a ranged answer into `file` at `start`.
-    async fn range_into(&self, file: &File, start: u64, len: u64) -> Result<(), NetError> {
+    /// Stream a ranged answer into the file `dest` at `start`.
+    async fn range_into(&self, dest: &Path, start: u64, len: u64) -> Result<(), NetError> {
         let resp = self.send_range(start, len).await?;
+        // A handle of its own, so that ranges in flight write side by side.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(dest)
+            .await
+            .map_err(write_err)?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(write_err)?;
         let end = start + len;
         let mut pos = start;
         let mut body = resp.bytes_stream();
@@ -257,9 +266,10 @@ impl Fetcher<'_> {
                 ));
             }
             self.count(chunk.len())?;
-            file.write_all_at(&chunk, pos).map_err(write_err)?;
+            file.write_all(&chunk).await.map_err(write_err)?;
             pos += chunk.len() as u64;
         }
+        file.flush().await.map_err(write_err)?;
         if pos != end {
             return Err(NetError::unreachable("the transfer ended early"));
         }
@@ -351,17 +361,21 @@ impl Fetcher<'_> {
         prefix: &[u8],
         plan: Plan,
     ) -> Result<FetchSummary, NetError> {
-        let file =
-            File::create(dest).map_err(|e| NetError::io("cannot create the spool file", e))?;
-        file.set_len(self.total).map_err(write_err)?;
-        file.write_all_at(prefix, 0).map_err(write_err)?;
+        let mut file = create(dest).await?;
+        file.set_len(self.total).await.map_err(write_err)?;
+        file.write_all(prefix).await.map_err(write_err)?;
         for (at, bytes) in &plan.pieces {
-            file.write_all_at(bytes, *at).map_err(write_err)?;
+            file.seek(std::io::SeekFrom::Start(*at))
+                .await
+                .map_err(write_err)?;
+            file.write_all(bytes).await.map_err(write_err)?;
         }
+        file.flush().await.map_err(write_err)?;
+        drop(file);
         let requests: Vec<_> = plan
             .ranges
             .iter()
-            .map(|&(a, len)| self.range_into(&file, a, len))
+            .map(|&(a, len)| self.range_into(dest, a, len))
             .collect();
         futures_util::stream::iter(requests)
             .buffer_unordered(self.opts.concurrency.max(1))
@@ -381,12 +395,13 @@ impl Fetcher<'_> {
         if self.total > self.opts.max_bytes {
             return Err(too_large(self.opts.max_bytes));
         }
-        let file =
-            File::create(dest).map_err(|e| NetError::io("cannot create the spool file", e))?;
-        file.write_all_at(prefix, 0).map_err(write_err)?;
+        let mut file = create(dest).await?;
+        file.write_all(prefix).await.map_err(write_err)?;
+        file.flush().await.map_err(write_err)?;
+        drop(file);
         let held = prefix.len() as u64;
         if held < self.total {
-            self.range_into(&file, held, self.total - held).await?;
+            self.range_into(dest, held, self.total - held).await?;
         }
         Ok(self.summary(FetchMethod::Full))
     }
@@ -408,16 +423,16 @@ impl Fetcher<'_> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let final_url = resp.url().to_string();
-        let file =
-            File::create(dest).map_err(|e| NetError::io("cannot create the spool file", e))?;
+        let mut file = create(dest).await?;
         let mut pos = 0u64;
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(NetError::from_reqwest)?;
             self.count(chunk.len())?;
-            file.write_all_at(&chunk, pos).map_err(write_err)?;
+            file.write_all(&chunk).await.map_err(write_err)?;
             pos += chunk.len() as u64;
         }
+        file.flush().await.map_err(write_err)?;
         let mut summary = self.summary(FetchMethod::Full);
         summary.source_size = Some(pos);
         Ok(FetchOutcome {
@@ -511,6 +526,12 @@ fn validator(resp: &reqwest::Response) -> Option<String> {
     h.get(LAST_MODIFIED)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+async fn create(dest: &Path) -> Result<File, NetError> {
+    File::create(dest)
+        .await
+        .map_err(|e| NetError::io("cannot create the spool file", e))
 }
 
 fn write_err(e: std::io::Error) -> NetError {

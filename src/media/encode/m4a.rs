@@ -31,7 +31,7 @@ const MAX_SAMPLE: f32 = 32.0;
 
 /// The muxer's refusal of a packet: an I/O failure when the OS said so (disk full, I/O
 /// error), else the stream's fault (timestamps or parameters the MP4 muxer cannot
-/// store, "not yet implemented" included): bad media, not a server error.
+/// store, FFmpeg's ENOSYS/PATCHWELCOME refusals included): bad media, not a server error.
 fn mux_error(e: ff::Error) -> Error {
     const IO_ERRNOS: [i32; 6] = [5, 9, 13, 28, 30, 122]; // EIO EBADF EACCES ENOSPC EROFS EDQUOT
     match e {
