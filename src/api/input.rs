@@ -221,10 +221,7 @@ pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiRe
             .map(|r| r.map_err(std::io::Error::other));
         let upload = spool(stream, dir, filename, max_bytes).await?;
         if upload.size == 0 {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "empty body: send the video as the body, as multipart/form-data, or a JSON request with a URL source",
-            ));
+            return Err(empty_body());
         }
         (
             Source::Upload(upload),
@@ -391,6 +388,14 @@ where
         }
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+}
+
+/// A raw-body request without a body.
+pub(crate) fn empty_body() -> ApiError {
+    ApiError::bad_request(
+        "invalid_request",
+        "empty body: send the video as the body, as multipart/form-data, or a JSON request with a URL source",
+    )
 }
 
 pub fn too_large(max: u64) -> ApiError {

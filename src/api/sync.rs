@@ -121,10 +121,7 @@ async fn extract_arriving(
         input::write_upload(stream, &input, svc.config.max_upload_bytes, Some(&arrival)).await;
     let upload_done = t0.elapsed();
     let failed = match written {
-        Ok((0, _)) => Some(ApiError::bad_request(
-            "invalid_request",
-            "empty body: send the video as the body, as multipart/form-data, or a JSON request with a URL source",
-        )),
+        Ok((0, _)) => Some(input::empty_body()),
         Ok(_) => None,
         Err(e) => Some(e),
     };

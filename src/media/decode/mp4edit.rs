@@ -219,13 +219,7 @@ fn traf_end(traf: &[u8], tracks: &[(u32, u32, u32)]) -> Option<(u32, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
-        v.extend_from_slice(kind);
-        v.extend_from_slice(body);
-        v
-    }
+    use crate::media::isobmff::tests::bx;
 
     fn hd(timescale: u32) -> Vec<u8> {
         let mut b = vec![0u8; 12];
