@@ -52,5 +52,5 @@ pub fn resample(
 
 /// Quantise `input` to `bits` (with TPDF dither when `dither`) into `out`.
 pub fn quantise(input: &[f32], bits: u16, dither: bool, out: &mut Vec<i32>) {
-    Quantiser::new(bits, dither).quantise_block(input, out);
+    Quantiser::new(bits, dither).quantise_block_at(input, 0, out);
 }

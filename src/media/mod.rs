@@ -10,18 +10,18 @@ pub(crate) mod encode;
 pub mod growing;
 pub(crate) mod isobmff;
 pub mod limits;
+mod pipeline;
 pub mod probe;
 pub mod source;
 pub mod spec;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use decode::secs_to_frames;
-use decode::{Decoder, EditCutter};
 use encode::Sink;
 use encode::m4a::{M4aCodec, M4aSink};
 use encode::wav::WavSink;
@@ -234,10 +234,15 @@ fn decode_path(
     let out_ch = spec.channels.map_or(in_ch, usize::from);
     let skip = spec.start.map_or(0, |s| secs_to_frames(s, in_rate));
     let keep = spec.duration.map(|d| secs_to_frames(d, in_rate));
-    let chain = dsp::Chain::new(in_rate, in_ch, out_rate, out_ch, 0, None)?;
+    let shape = pipeline::Shape {
+        in_rate,
+        in_channels: in_ch,
+        out_rate,
+        out_channels: out_ch,
+    };
 
     let source_bits = dec.source_bits();
-    let alters = chain.alters_samples();
+    let alters = shape.alters_samples();
     // TPDF dither when the depth is reduced to 8 or 16 bits. At 24 bits and above the
     // quantisation step is below the precision of the f32 pipeline itself (24-bit
     // mantissa), so dither would only add noise.
@@ -308,15 +313,15 @@ fn decode_path(
         .duration
         .map(|d| d * f64::from(in_rate))
         .filter(|&f| f > 0.0);
-    let (decoded, frames) = run_pipeline(
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let (decoded, frames) = pipeline::run(
         dec.as_mut(),
         first,
-        in_ch,
-        in_rate,
+        shape,
         (skip, keep),
-        chain,
         sink,
         total_frames,
+        workers,
         control,
     )?;
     if frames == 0 && spec.start.is_some() {
@@ -347,105 +352,6 @@ fn decode_path(
         source: source_track(&opened.track),
         bytes_written,
         fetch: None,
-    })
-}
-
-/// Frames per block handed from the decoding thread to the processing thread.
-const PIPE_BLOCK_FRAMES: usize = 16_384;
-/// Blocks in flight between the two threads: bounds memory whatever the input length.
-const PIPE_DEPTH: usize = 4;
-
-/// Decode (and trim) on this thread; remix, resample, quantise and write on a second one,
-/// joined by a bounded channel whose buffers are recycled. Returns (source frames decoded,
-/// frames written).
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one private call site; the pieces are built just before"
-)]
-fn run_pipeline(
-    dec: &mut dyn Decoder,
-    first: Vec<f32>,
-    in_ch: usize,
-    in_rate: u32,
-    (skip, keep): (u64, Option<u64>),
-    mut chain: dsp::Chain,
-    mut sink: Box<dyn Sink>,
-    total_frames: Option<f64>,
-    control: Control<'_>,
-) -> Result<(u64, u64)> {
-    use std::sync::mpsc;
-    let (tx, rx) = mpsc::sync_channel::<Vec<f32>>(PIPE_DEPTH);
-    let (back_tx, back_rx) = mpsc::channel::<Vec<f32>>();
-    let span = tracing::Span::current();
-    std::thread::scope(|s| {
-        let worker = s.spawn(move || -> Result<u64> {
-            let _enter = span.enter();
-            let mut write = |b: &[f32]| sink.write(b);
-            for buf in rx {
-                chain.push(&buf, &mut write)?;
-                let _ = back_tx.send(buf);
-            }
-            chain.finish(&mut write)?;
-            sink.finish()
-        });
-        let produced = (|| -> Result<u64> {
-            let mut trim = EditCutter::new(skip, keep);
-            let mut decoded = 0u64;
-            let mut next_report = 0u64;
-            let cap = PIPE_BLOCK_FRAMES * in_ch;
-            let mut buf: Vec<f32> = Vec::with_capacity(cap);
-            let mut pending_first = Some(first);
-            loop {
-                if control.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                    return Err(Error::Canceled);
-                }
-                let owned;
-                let block: &[f32] = match pending_first.take() {
-                    Some(f) if !f.is_empty() => {
-                        owned = f;
-                        &owned
-                    }
-                    _ => match dec.next_block()? {
-                        Some(b) => b,
-                        None => break,
-                    },
-                };
-                let frames = block.len() / in_ch;
-                decoded += frames as u64;
-                let Some(range) = trim.cut(frames) else { break };
-                buf.extend_from_slice(&block[range.start * in_ch..range.end * in_ch]);
-                if buf.len() >= cap {
-                    let mut next = back_rx
-                        .try_recv()
-                        .unwrap_or_else(|_| Vec::with_capacity(cap));
-                    next.clear();
-                    let full = std::mem::replace(&mut buf, next);
-                    if tx.send(full).is_err() {
-                        // The worker stopped on an error: join reports it below.
-                        return Ok(decoded);
-                    }
-                }
-                if let Some(cb) = control.progress
-                    && decoded >= next_report
-                {
-                    // Called at the first block too, so a caller learns when decoding began
-                    // even when the length is unknown.
-                    next_report = decoded + u64::from(in_rate);
-                    cb(total_frames.map_or(0.0, |total| (decoded as f64 / total).min(1.0)));
-                }
-            }
-            if !buf.is_empty() {
-                let _ = tx.send(buf);
-            }
-            Ok(decoded)
-        })();
-        drop(tx);
-        let written = worker
-            .join()
-            .map_err(|_| Error::Internal("the processing thread panicked".into()))?;
-        // A decode error explains a worker that stopped early: report it first.
-        let decoded = produced?;
-        Ok((decoded, written?))
     })
 }
 

@@ -1,10 +1,21 @@
 //! Float to integer PCM with optional TPDF dither. Rounding and clipping follow FFmpeg's
 //! sample conversion (scale by 2^(bits-1), round to nearest, clip), so undithered output
 //! equals FFmpeg's bit for bit.
+//!
+//! The dither noise is a function of the sample's position in the output, not of the order
+//! in which blocks are quantised: the generator is reseeded from the position at the start
+//! of every run of [`DITHER_RUN`] samples. Segments quantised on different threads therefore
+//! give the same bytes as one pass over the whole output, and the same job always gives the
+//! same bytes.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+/// Samples (interleaved) drawn from one seeding of the dither generator.
+const DITHER_RUN: u64 = 1 << 16;
+const DITHER_SEED: u64 = 0x5EED_A0D1_07A9;
+
+#[derive(Clone)]
 pub(crate) struct Quantiser {
     scale: f32,
     /// Clip bounds, exact in f64 (2^31 - 1 is not representable in f32).
@@ -12,6 +23,8 @@ pub(crate) struct Quantiser {
     max: f64,
     dither: bool,
     rng: SmallRng,
+    /// The output position (interleaved samples) the generator's next draw belongs to.
+    rng_pos: u64,
 }
 
 impl Quantiser {
@@ -23,28 +36,55 @@ impl Quantiser {
             min: -(full as f64),
             max: (full - 1) as f64,
             dither,
-            rng: SmallRng::seed_from_u64(0x5EED_A0D1_07A9),
+            rng: Self::run_rng(0),
+            rng_pos: 0,
+        }
+    }
+
+    fn run_rng(run: u64) -> SmallRng {
+        SmallRng::seed_from_u64(DITHER_SEED ^ run.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// Put the generator at output position `pos`: reseed at the start of its run and
+    /// skip the draws before it (none when the blocks come in order).
+    fn seek(&mut self, pos: u64) {
+        if pos == self.rng_pos {
+            return;
+        }
+        let run = pos / DITHER_RUN;
+        if run != self.rng_pos / DITHER_RUN || pos < self.rng_pos {
+            self.rng = Self::run_rng(run);
+            self.rng_pos = run * DITHER_RUN;
+        }
+        while self.rng_pos < pos {
+            let _: u64 = self.rng.random();
+            self.rng_pos += 1;
         }
     }
 
     #[inline]
-    pub(crate) fn quantise(&mut self, x: f32) -> i32 {
-        let mut v = f64::from(x) * f64::from(self.scale);
-        if self.dither {
-            // Triangular PDF over +-1 LSB: the difference of two uniform variables, both
-            // taken from one 64-bit draw.
-            let bits: u64 = self.rng.random();
-            let (a, b) = ((bits >> 32) as u32, bits as u32);
-            v += (f64::from(a) - f64::from(b)) * (1.0 / 4_294_967_296.0);
+    fn dithered(&mut self, x: f32) -> i32 {
+        if self.rng_pos.is_multiple_of(DITHER_RUN) {
+            self.rng = Self::run_rng(self.rng_pos / DITHER_RUN);
         }
+        self.rng_pos += 1;
+        // Triangular PDF over +-1 LSB: the difference of two uniform variables, both
+        // taken from one 64-bit draw.
+        let bits: u64 = self.rng.random();
+        let (a, b) = ((bits >> 32) as u32, bits as u32);
+        let v = f64::from(x) * f64::from(self.scale)
+            + (f64::from(a) - f64::from(b)) * (1.0 / 4_294_967_296.0);
         round_clip(v, self.min, self.max)
     }
 
-    pub(crate) fn quantise_block(&mut self, block: &[f32], out: &mut Vec<i32>) {
+    /// Quantise `block`, whose first sample sits at output position `pos` (interleaved
+    /// samples from the start of the output), into `out`.
+    pub(crate) fn quantise_block_at(&mut self, block: &[f32], pos: u64, out: &mut Vec<i32>) {
         out.clear();
         out.reserve(block.len());
         if self.dither {
-            out.extend(block.iter().map(|&x| self.quantise(x)));
+            self.seek(pos);
+            out.extend(block.iter().map(|&x| self.dithered(x)));
         } else {
             let (scale, min, max) = (f64::from(self.scale), self.min, self.max);
             out.extend(
@@ -106,19 +146,42 @@ mod tests {
     fn matches_ffmpeg_rounding_and_clipping() {
         let mut q = Quantiser::new(16, false);
         let mut out = Vec::new();
-        q.quantise_block(&[0.0, 1.0, -1.0, 0.5, 2.0, -0.25 / 32768.0], &mut out);
+        q.quantise_block_at(&[0.0, 1.0, -1.0, 0.5, 2.0, -0.25 / 32768.0], 0, &mut out);
         assert_eq!(out, vec![0, 32767, -32768, 16384, 32767, 0]);
         let mut q = Quantiser::new(32, false);
-        q.quantise_block(&[1.0, -1.0], &mut out);
+        q.quantise_block_at(&[1.0, -1.0], 0, &mut out);
         assert_eq!(out, vec![i32::MAX, i32::MIN]);
     }
 
     #[test]
-    fn dither_stays_within_one_lsb() {
+    fn dither_stays_within_one_lsb_and_is_not_constant() {
         let mut q = Quantiser::new(16, true);
-        for _ in 0..10_000 {
-            let v = q.quantise(0.25);
-            assert!((v - 8192).abs() <= 1, "{v}");
+        let mut out = Vec::new();
+        q.quantise_block_at(&vec![0.25; 10_000], 0, &mut out);
+        assert!(out.iter().all(|v| (v - 8192).abs() <= 1));
+        assert!(out.iter().any(|&v| v != 8192));
+    }
+
+    /// Blocks quantised out of order, by different quantisers, across run boundaries,
+    /// give the bytes of one pass in order.
+    #[test]
+    fn dither_depends_on_position_only() {
+        let input: Vec<f32> = (0..300_000)
+            .map(|i| ((i as f32) * 0.001).sin() * 0.7)
+            .collect();
+        let mut whole = Vec::new();
+        Quantiser::new(16, true).quantise_block_at(&input, 0, &mut whole);
+        let cuts = [0, 1, 65_535, 65_536, 70_001, 131_072, 200_000, 300_000];
+        let mut pieces = vec![Vec::new(); cuts.len() - 1];
+        let mut q = Quantiser::new(16, true);
+        for i in (0..cuts.len() - 1).rev() {
+            let (a, b) = (cuts[i], cuts[i + 1]);
+            q.quantise_block_at(&input[a..b], a as u64, &mut pieces[i]);
         }
+        let mut other = Quantiser::new(16, true);
+        let mut again = Vec::new();
+        other.quantise_block_at(&input[70_001..200_000], 70_001, &mut again);
+        assert_eq!(pieces.concat(), whole);
+        assert_eq!(again, whole[70_001..200_000]);
     }
 }

@@ -15,11 +15,20 @@ pub(crate) struct Resampler {
     channels: usize,
     in_rate: u64,
     out_rate: u64,
+    /// Input frames per call; output frames per call. Every call is independent of the
+    /// input before the previous call (FFT overlap-add keeps one call's tail).
+    chunk_in: u64,
+    chunk_out: u64,
+    /// rubato's delay, in output frames.
+    delay: u64,
     pending: Vec<f32>,
     out: Vec<f32>,
-    delay_left: usize,
+    /// Input position (frames from the start of the whole input) after the input fed.
     frames_in: u64,
-    frames_out: u64,
+    /// Position in the raw output (delay included) after the output produced.
+    raw_out: u64,
+    /// Raw output before this position is not emitted (the delay, or a segment's pre-roll).
+    emit_from: u64,
 }
 
 fn gcd(mut a: u32, mut b: u32) -> u32 {
@@ -62,26 +71,59 @@ impl Resampler {
             ))
         })?;
         let out = vec![0.0; inner.output_frames_max() * channels];
-        let delay_left = inner.output_delay();
+        let chunk_in = (sub_in * sub_chunks) as u64;
+        let chunk_out = chunk_in * u64::from(out_rate) / u64::from(in_rate);
+        debug_assert_eq!(inner.input_frames_next() as u64, chunk_in);
+        debug_assert_eq!(inner.output_frames_next() as u64, chunk_out);
+        let delay = inner.output_delay() as u64;
         Ok(Resampler {
             inner,
             channels,
             in_rate: u64::from(in_rate),
             out_rate: u64::from(out_rate),
+            chunk_in,
+            chunk_out,
+            delay,
             pending: Vec::with_capacity(CHUNK * 2 * channels),
             out,
-            delay_left,
             frames_in: 0,
-            frames_out: 0,
+            raw_out: 0,
+            emit_from: delay,
         })
+    }
+
+    /// Input frames per processing call: segments must start on a multiple of it.
+    pub(crate) fn chunk_frames(&self) -> u64 {
+        self.chunk_in
+    }
+
+    /// Restart for a segment whose own input begins at input frame `pos` (a multiple of
+    /// [`Self::chunk_frames`]), with `preroll` frames (a multiple of it, at most `pos`) of
+    /// the input before it fed first. One chunk of pre-roll rebuilds the state a pass over
+    /// the whole input would have there, so the segment's output is that pass's output,
+    /// bit for bit; its first frame is output frame [`Self::output_position`]`(pos)`.
+    pub(crate) fn start_segment(&mut self, pos: u64, preroll: u64) {
+        debug_assert!(pos.is_multiple_of(self.chunk_in) && preroll.is_multiple_of(self.chunk_in));
+        debug_assert!(preroll <= pos);
+        self.inner.reset();
+        self.pending.clear();
+        let first = pos - preroll.min(pos);
+        self.frames_in = first;
+        self.raw_out = first / self.chunk_in * self.chunk_out;
+        self.emit_from = self.delay.max(pos / self.chunk_in * self.chunk_out);
+    }
+
+    /// The output frame at which a segment starting at input frame `pos` begins.
+    pub(crate) fn output_position(&self, pos: u64) -> u64 {
+        (pos / self.chunk_in * self.chunk_out).saturating_sub(self.delay)
     }
 
     fn expected_out(&self) -> u64 {
         (self.frames_in * self.out_rate + self.in_rate / 2) / self.in_rate
     }
 
-    /// Run one chunk (`partial` frames valid when given) and emit what is past the delay,
-    /// never more than `limit` frames in total.
+    /// Run one chunk (`partial` frames valid when given) and emit what is past
+    /// `emit_from`, never past output frame `limit`.
     fn run(
         &mut self,
         partial: Option<usize>,
@@ -103,15 +145,15 @@ impl Resampler {
             .process_into_buffer(&input, &mut output, indexing.as_ref())
             .map_err(rerr)?;
         self.pending.drain(..valid.min(need) * ch);
-        let skip = self.delay_left.min(written);
-        self.delay_left -= skip;
-        let mut emit = written - skip;
+        let (start, mut end) = (self.raw_out, self.raw_out + written as u64);
+        self.raw_out = end;
         if let Some(limit) = limit {
-            emit = emit.min(limit.saturating_sub(self.frames_out) as usize);
+            end = end.min(limit + self.delay);
         }
-        if emit > 0 {
-            self.frames_out += emit as u64;
-            sink(&self.out[skip * ch..(skip + emit) * ch])?;
+        let from = start.max(self.emit_from);
+        if end > from {
+            let (a, b) = ((from - start) as usize, (end - start) as usize);
+            sink(&self.out[a * ch..b * ch])?;
         }
         Ok(())
     }
@@ -126,12 +168,14 @@ impl Resampler {
         Ok(())
     }
 
+    /// The input has ended: flush the last partial chunk and the delayed tail, so that N
+    /// input frames give round(N * out / in) output frames in all.
     pub(crate) fn finish(&mut self, sink: &mut SinkFn<'_>) -> Result<()> {
         let target = self.expected_out();
         let ch = self.channels;
         // The last partial chunk, then silence until the delayed tail is out.
         let mut guard = 0;
-        while self.frames_out < target {
+        while self.raw_out < target + self.delay {
             let have = self.pending.len() / ch;
             self.run(
                 Some(have.min(self.inner.input_frames_next())),
@@ -178,6 +222,67 @@ mod tests {
             let want = (i as f32 * 440.0 * std::f32::consts::TAU / 16_000.0).sin() * 0.5;
             assert!((got - want).abs() < 1e-3, "frame {i}: {got} vs {want}");
         }
+    }
+
+    /// Segments that start on chunk multiples, each with one chunk of pre-roll, give the
+    /// whole pass's output bit for bit, and the same length.
+    #[test]
+    fn segments_with_preroll_equal_one_pass() {
+        for (in_rate, out_rate, ch) in [
+            (48_000, 16_000, 1),
+            (44_100, 48_000, 2),
+            (48_000, 44_100, 2),
+        ] {
+            let frames = 200_003usize;
+            let input: Vec<f32> = (0..frames * ch)
+                .map(|i| ((i as f32) * 0.0137).sin() * 0.6 + ((i % 97) as f32) * 0.001)
+                .collect();
+            let whole = run_with(in_rate, out_rate, ch, &input);
+            let mut rs = Resampler::new(in_rate, out_rate, ch).unwrap();
+            let c = rs.chunk_frames() as usize;
+            let seg = c * 37;
+            let mut joined = Vec::new();
+            let mut pos = 0usize;
+            while pos < frames || pos == 0 {
+                let end = (pos + seg).min(frames);
+                let pre = if pos == 0 { 0 } else { c };
+                rs.start_segment(pos as u64, pre as u64);
+                let first = rs.output_position(pos as u64) as usize;
+                assert_eq!(first * ch, joined.len(), "{in_rate}->{out_rate} at {pos}");
+                let mut sink = |b: &[f32]| {
+                    joined.extend_from_slice(b);
+                    Ok(())
+                };
+                for block in input[(pos - pre) * ch..end * ch].chunks(1000 * ch) {
+                    rs.push(block, &mut sink).unwrap();
+                }
+                if end == frames {
+                    rs.finish(&mut sink).unwrap();
+                    break;
+                }
+                pos = end;
+            }
+            assert_eq!(joined.len(), whole.len(), "{in_rate}->{out_rate}");
+            let first_diff = joined
+                .iter()
+                .zip(&whole)
+                .position(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(first_diff, None, "{in_rate}->{out_rate}");
+        }
+    }
+
+    fn run_with(in_rate: u32, out_rate: u32, ch: usize, input: &[f32]) -> Vec<f32> {
+        let mut rs = Resampler::new(in_rate, out_rate, ch).unwrap();
+        let mut out = Vec::new();
+        let mut sink = |b: &[f32]| {
+            out.extend_from_slice(b);
+            Ok(())
+        };
+        for block in input.chunks(777 * ch) {
+            rs.push(block, &mut sink).unwrap();
+        }
+        rs.finish(&mut sink).unwrap();
+        out
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::Path;
 use ff::{ChannelLayout, codec, encoder, format, frame};
 use ffmpeg_next as ff;
 
-use super::Sink;
+use super::{Packed, Packer, Sink};
 use crate::error::{Error, Result};
 use crate::media::decode::ffmpeg::{init, map_err, open_input};
 use crate::media::dsp::Quantiser;
@@ -162,7 +162,8 @@ impl M4aSink {
                 }
             }
             M4aCodec::Alac { bits } => {
-                self.quantiser.quantise_block(src, &mut self.ints);
+                self.quantiser
+                    .quantise_block_at(src, self.pts as u64 * ch as u64, &mut self.ints);
                 for c in 0..ch {
                     if bits == 16 {
                         let plane = f.plane_mut::<i16>(c);
@@ -209,6 +210,17 @@ impl M4aSink {
 }
 
 impl Sink for M4aSink {
+    fn packer(&self) -> Packer {
+        Packer::Float(Vec::new())
+    }
+
+    fn commit(&mut self, packed: Packed) -> Result<()> {
+        match packed {
+            Packed::Samples(s) => self.write(&s),
+            Packed::Bytes(_) => Err(Error::Internal("the M4A writer takes samples".into())),
+        }
+    }
+
     fn write(&mut self, block: &[f32]) -> Result<()> {
         // A float source can carry NaN, infinities or absurd values (the fuzzer's
         // decode_ffmpeg target fed a mutated f32 PCM track); the AAC encoder refuses such

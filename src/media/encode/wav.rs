@@ -13,7 +13,7 @@ use std::path::Path;
 
 use hound::{SampleFormat, WavSpec, WavWriter};
 
-use super::Sink;
+use super::{Packed, Packer, Sink};
 use crate::error::{Error, Result};
 use crate::media::dsp::Quantiser;
 
@@ -24,15 +24,66 @@ pub(crate) struct WavSink {
     out: Option<BufWriter<File>>,
     /// Offset of the data chunk's size field in the header.
     data_size_at: u64,
-    bits: u16,
-    float: bool,
     channels: usize,
-    quantiser: Quantiser,
-    ints: Vec<i32>,
+    /// Bytes per frame.
+    frame_bytes: u64,
+    packer: WavPacker,
     bytes: Vec<u8>,
     frames: u64,
     data_bytes: u64,
     max_data_bytes: u64,
+}
+
+/// Packs float samples as this WAV's sample data. Any thread can run a clone of it: the
+/// bytes depend only on the samples and their position (see [`Quantiser`]).
+#[derive(Clone)]
+pub(crate) struct WavPacker {
+    bits: u16,
+    float: bool,
+    quantiser: Quantiser,
+    ints: Vec<i32>,
+}
+
+impl WavPacker {
+    /// Append `block` (interleaved; its first sample at output sample `pos`) to `out` as
+    /// little-endian PCM.
+    pub(crate) fn pack(&mut self, block: &[f32], pos: u64, out: &mut Vec<u8>) {
+        if self.float {
+            out.reserve(block.len() * 4);
+            for &x in block {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+            return;
+        }
+        self.quantiser.quantise_block_at(block, pos, &mut self.ints);
+        let width = usize::from(self.bits / 8);
+        let at = out.len();
+        out.resize(at + self.ints.len() * width, 0);
+        let dst = &mut out[at..];
+        match width {
+            // 8-bit WAV is unsigned, centred on 128.
+            1 => {
+                for (o, &v) in dst.iter_mut().zip(&self.ints) {
+                    *o = (v + 128) as u8;
+                }
+            }
+            2 => {
+                for (o, &v) in dst.chunks_exact_mut(2).zip(&self.ints) {
+                    o.copy_from_slice(&(v as i16).to_le_bytes());
+                }
+            }
+            3 => {
+                for (o, &v) in dst.chunks_exact_mut(3).zip(&self.ints) {
+                    o.copy_from_slice(&v.to_le_bytes()[..3]);
+                }
+            }
+            _ => {
+                for (o, &v) in dst.chunks_exact_mut(4).zip(&self.ints) {
+                    o.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+    }
 }
 
 fn werr(e: std::io::Error) -> Error {
@@ -82,11 +133,14 @@ impl WavSink {
         Ok(WavSink {
             out: Some(out),
             data_size_at,
-            bits,
-            float,
             channels,
-            quantiser: Quantiser::new(bits, dither),
-            ints: Vec::new(),
+            frame_bytes: channels as u64 * u64::from(bits / 8),
+            packer: WavPacker {
+                bits,
+                float,
+                quantiser: Quantiser::new(bits, dither),
+                ints: Vec::new(),
+            },
             bytes: Vec::new(),
             frames: 0,
             data_bytes: 0,
@@ -94,64 +148,44 @@ impl WavSink {
         })
     }
 
-    /// Pack the block as little-endian PCM into `self.bytes`.
-    fn pack(&mut self, block: &[f32]) {
-        self.bytes.clear();
-        if self.float {
-            self.bytes.reserve(block.len() * 4);
-            for &x in block {
-                self.bytes.extend_from_slice(&x.to_le_bytes());
-            }
-            return;
-        }
-        self.quantiser.quantise_block(block, &mut self.ints);
-        let width = usize::from(self.bits / 8);
-        self.bytes.resize(self.ints.len() * width, 0);
-        match width {
-            // 8-bit WAV is unsigned, centred on 128.
-            1 => {
-                for (o, &v) in self.bytes.iter_mut().zip(&self.ints) {
-                    *o = (v + 128) as u8;
-                }
-            }
-            2 => {
-                for (o, &v) in self.bytes.chunks_exact_mut(2).zip(&self.ints) {
-                    o.copy_from_slice(&(v as i16).to_le_bytes());
-                }
-            }
-            3 => {
-                for (o, &v) in self.bytes.chunks_exact_mut(3).zip(&self.ints) {
-                    o.copy_from_slice(&v.to_le_bytes()[..3]);
-                }
-            }
-            _ => {
-                for (o, &v) in self.bytes.chunks_exact_mut(4).zip(&self.ints) {
-                    o.copy_from_slice(&v.to_le_bytes());
-                }
-            }
-        }
-    }
-}
-
-impl Sink for WavSink {
-    fn write(&mut self, block: &[f32]) -> Result<()> {
-        let frames = (block.len() / self.channels) as u64;
-        let bytes = (self.frames + frames) * self.channels as u64 * u64::from(self.bits / 8);
-        if bytes > self.max_data_bytes {
+    fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.data_bytes + bytes.len() as u64 > self.max_data_bytes {
             return Err(Error::LimitExceeded(format!(
                 "the WAV output would exceed {} bytes (RIFF sizes are 32-bit): use M4A, a lower rate or depth, or --duration",
                 self.max_data_bytes
             )));
         }
-        self.pack(block);
         let out = self
             .out
             .as_mut()
             .ok_or_else(|| Error::Internal("WAV writer used after finish".into()))?;
-        out.write_all(&self.bytes).map_err(werr)?;
-        self.data_bytes += self.bytes.len() as u64;
-        self.frames += frames;
+        out.write_all(bytes).map_err(werr)?;
+        self.data_bytes += bytes.len() as u64;
+        self.frames += bytes.len() as u64 / self.frame_bytes;
         Ok(())
+    }
+}
+
+impl Sink for WavSink {
+    fn packer(&self) -> Packer {
+        Packer::Wav(self.packer.clone(), Vec::new())
+    }
+
+    fn commit(&mut self, packed: Packed) -> Result<()> {
+        match packed {
+            Packed::Bytes(b) => self.write_bytes(&b),
+            Packed::Samples(s) => self.write(&s),
+        }
+    }
+
+    fn write(&mut self, block: &[f32]) -> Result<()> {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.clear();
+        let pos = self.frames * self.channels as u64;
+        self.packer.pack(block, pos, &mut bytes);
+        let res = self.write_bytes(&bytes);
+        self.bytes = bytes;
+        res
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64> {
