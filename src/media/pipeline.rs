@@ -17,7 +17,7 @@
 //! waiting, one in work and one packed.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use super::Control;
 use super::decode::{Decoder, EditCutter};
@@ -95,7 +95,7 @@ impl Stage {
         self.resample.as_ref().map_or(0, Resampler::chunk_frames)
     }
 
-    fn run(&mut self, seg: &Segment, packer: &mut Packer) -> Result<Packed> {
+    fn run(&mut self, seg: &Segment, packer: &mut Packer, spare: Option<Packed>) -> Result<Packed> {
         let Stage {
             out_channels,
             remix,
@@ -126,7 +126,7 @@ impl Stage {
             }
             None => packer.pack(&input[(seg.preroll * ch) as usize..], seg.pos * ch),
         }
-        Ok(packer.take())
+        Ok(packer.take(spare))
     }
 }
 
@@ -156,17 +156,24 @@ pub(crate) fn run(
 
     let mut to_workers: Vec<SyncSender<Segment>> = Vec::with_capacity(workers);
     let mut from_workers: Vec<Receiver<Result<Packed>>> = Vec::with_capacity(workers);
+    // Committed segments go back to the worker that packed them, spent source buffers back
+    // to this thread: after the first few segments nothing is allocated.
+    let mut recycle: Vec<Sender<Packed>> = Vec::with_capacity(workers);
+    let (spent_tx, spent_rx) = channel::<Vec<f32>>();
     let mut worker_ends = Vec::with_capacity(workers);
     for _ in 0..workers {
         let (tx, rx) = sync_channel::<Segment>(1);
         let (rtx, rrx) = sync_channel::<Result<Packed>>(1);
+        let (back_tx, back_rx) = channel::<Packed>();
         to_workers.push(tx);
         from_workers.push(rrx);
-        worker_ends.push((rx, rtx));
+        recycle.push(back_tx);
+        worker_ends.push((rx, rtx, back_rx, spent_tx.clone()));
     }
+    drop(spent_tx);
     let span = tracing::Span::current();
     std::thread::scope(|s| {
-        for (w, (rx, rtx)) in worker_ends.into_iter().enumerate() {
+        for (w, (rx, rtx, back_rx, spent_tx)) in worker_ends.into_iter().enumerate() {
             let (span, shape, mut packer) = (span.clone(), shape, packer.clone());
             std::thread::Builder::new()
                 .name(format!("dsp-{w}"))
@@ -180,7 +187,8 @@ pub(crate) fn run(
                         }
                     };
                     for seg in rx {
-                        let out = stage.run(&seg, &mut packer);
+                        let out = stage.run(&seg, &mut packer, back_rx.try_recv().ok());
+                        let _ = spent_tx.send(seg.data);
                         let failed = out.is_err();
                         if rtx.send(out).is_err() || failed {
                             return;
@@ -195,7 +203,10 @@ pub(crate) fn run(
                 let _enter = span.enter();
                 for w in (0..workers).cycle() {
                     match from_workers[w].recv() {
-                        Ok(Ok(packed)) => sink.commit(packed)?,
+                        Ok(Ok(packed)) => {
+                            sink.commit(&packed)?;
+                            let _ = recycle[w].send(packed);
+                        }
                         Ok(Err(e)) => return Err(e),
                         // Every worker has stopped: the last segment was committed, or the
                         // decoding side gave up (its error is reported first).
@@ -247,7 +258,10 @@ pub(crate) fn run(
                     pos += take as u64;
                     if pos == seg.pos + seg_frames {
                         // The next segment starts with this one's last chunk as pre-roll.
-                        let mut data = Vec::with_capacity((preroll + seg_frames) as usize * in_ch);
+                        let mut data = spent_rx.try_recv().unwrap_or_else(|_| {
+                            Vec::with_capacity((preroll + seg_frames) as usize * in_ch)
+                        });
+                        data.clear();
                         data.extend_from_slice(
                             &seg.data[seg.data.len() - preroll as usize * in_ch..],
                         );

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
@@ -45,6 +45,10 @@ pub(crate) fn suitable(container: &str, track: &TrackInfo, min_secs: f64) -> boo
 
 pub(crate) struct ParallelDecoder {
     rx: Vec<Receiver<Msg>>,
+    /// Spent chunks go back to the worker that filled them, for reuse.
+    spent: Vec<Sender<Vec<f32>>>,
+    /// The worker `block` came from.
+    block_from: usize,
     stop: Arc<AtomicBool>,
     segments: usize,
     next_segment: usize,
@@ -107,11 +111,14 @@ impl ParallelDecoder {
         let threads = threads.clamp(1, segments);
         let stop = Arc::new(AtomicBool::new(false));
         let mut rx = Vec::with_capacity(threads);
+        let mut spent = Vec::with_capacity(threads);
         // One segment of chunks (plus the end marker) fits in a worker's channel.
         let capacity = (segment_secs * f64::from(rate)) as usize / CHUNK_FRAMES + 2;
         for w in 0..threads {
             let (tx, r) = sync_channel(capacity);
             rx.push(r);
+            let (spent_tx, spent_rx) = channel();
+            spent.push(spent_tx);
             let job = Worker {
                 path: path.to_path_buf(),
                 track_index: track.index,
@@ -127,7 +134,7 @@ impl ParallelDecoder {
                 .spawn(move || {
                     // A panic in Symphonia drops `tx`: the reader sees it as malformed input.
                     let _ = super::contain::contain("a Symphonia decoding thread", || {
-                        job.run(tx);
+                        job.run(tx, &spent_rx);
                         Ok(())
                     });
                 })
@@ -135,6 +142,8 @@ impl ParallelDecoder {
         }
         Ok(ParallelDecoder {
             rx,
+            spent,
+            block_from: 0,
             stop,
             segments,
             next_segment: 0,
@@ -170,7 +179,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(self, tx: SyncSender<Msg>) {
+    fn run(self, tx: SyncSender<Msg>, spent: &Receiver<Vec<f32>>) {
         // One reader and one decoder per worker, reused across its segments: opening a
         // reader parses the whole sample table, too costly to repeat per segment.
         let setup = (|| -> Result<_> {
@@ -194,7 +203,7 @@ impl Worker {
         };
         let mut seg = self.first;
         while seg < self.segments && !self.stop.load(Ordering::Relaxed) {
-            if let Err(e) = self.segment(seg, &mut reader, decoder.as_mut(), track_id, &tx) {
+            if let Err(e) = self.segment(seg, &mut reader, decoder.as_mut(), track_id, &tx, spent) {
                 let _ = tx.send(Msg::Failed(e));
                 return;
             }
@@ -212,6 +221,7 @@ impl Worker {
         decoder: &mut dyn symphonia::core::codecs::audio::AudioDecoder,
         track_id: u32,
         tx: &SyncSender<Msg>,
+        spent: &Receiver<Vec<f32>>,
     ) -> Result<()> {
         let start = seg as i64 * self.seg_ts;
         let end = if seg + 1 == self.segments {
@@ -227,8 +237,18 @@ impl Worker {
             // The pre-roll packets rebuild the state a discontinuity leaves behind.
             decoder.reset();
         }
-        let mut chunk: Vec<f32> = Vec::new();
-        let mut tmp: Vec<f32> = Vec::new();
+        // Chunks come back from the consumer once used: after the first few nothing is
+        // allocated, copied by a growing Vec or page-faulted in.
+        let fresh = || {
+            spent
+                .try_recv()
+                .map(|mut v| {
+                    v.clear();
+                    v
+                })
+                .unwrap_or_else(|_| Vec::with_capacity((CHUNK_FRAMES + 4096) * 2))
+        };
+        let mut chunk: Vec<f32> = fresh();
         let (mut rate, mut channels) = (0u32, 0usize);
         loop {
             if self.stop.load(Ordering::Relaxed) {
@@ -251,10 +271,12 @@ impl Worker {
                 Ok(buf) if pts >= start => {
                     let spec = buf.spec();
                     (rate, channels) = (spec.rate(), spec.channels().count());
-                    buf.copy_to_vec_interleaved::<f32>(&mut tmp);
-                    chunk.extend_from_slice(&tmp);
+                    // Straight into the chunk: no intermediate copy.
+                    let at = chunk.len();
+                    chunk.resize(at + buf.samples_interleaved(), 0.0);
+                    buf.copy_to_slice_interleaved::<f32, _>(&mut chunk[at..]);
                     if chunk.len() >= CHUNK_FRAMES * channels.max(1) {
-                        let data = std::mem::take(&mut chunk);
+                        let data = std::mem::replace(&mut chunk, fresh());
                         if tx
                             .send(Msg::Chunk {
                                 data,
@@ -347,7 +369,11 @@ impl Decoder for ParallelDecoder {
                     "the audio track is longer than the duration limit".into(),
                 ));
             }
-            self.block = data;
+            let old = std::mem::replace(&mut self.block, data);
+            if old.capacity() > 0 {
+                let _ = self.spent[self.block_from].send(old);
+            }
+            self.block_from = w;
             let Some(range) = self.cutter.cut(frames) else {
                 self.done = true;
                 return Ok(None);

@@ -214,9 +214,9 @@ impl Sink for M4aSink {
         Packer::Float(Vec::new())
     }
 
-    fn commit(&mut self, packed: Packed) -> Result<()> {
+    fn commit(&mut self, packed: &Packed) -> Result<()> {
         match packed {
-            Packed::Samples(s) => self.write(&s),
+            Packed::Samples(s) => self.write(s),
             Packed::Bytes(_) => Err(Error::Internal("the M4A writer takes samples".into())),
         }
     }

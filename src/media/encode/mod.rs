@@ -34,11 +34,31 @@ impl Packer {
         }
     }
 
-    /// The segment collected so far; the packer starts a new one.
-    pub(crate) fn take(&mut self) -> Packed {
+    /// The segment collected so far. The packer starts the next one in `spare`'s
+    /// buffer, when given one that a sink has committed, so buffers circulate instead of
+    /// being allocated (and page-faulted in) for every segment.
+    pub(crate) fn take(&mut self, spare: Option<Packed>) -> Packed {
         match self {
-            Packer::Wav(_, bytes) => Packed::Bytes(std::mem::take(bytes)),
-            Packer::Float(samples) => Packed::Samples(std::mem::take(samples)),
+            Packer::Wav(_, bytes) => {
+                let next = match spare {
+                    Some(Packed::Bytes(mut b)) => {
+                        b.clear();
+                        b
+                    }
+                    _ => Vec::new(),
+                };
+                Packed::Bytes(std::mem::replace(bytes, next))
+            }
+            Packer::Float(samples) => {
+                let next = match spare {
+                    Some(Packed::Samples(mut s)) => {
+                        s.clear();
+                        s
+                    }
+                    _ => Vec::new(),
+                };
+                Packed::Samples(std::mem::replace(samples, next))
+            }
         }
     }
 }
@@ -48,7 +68,7 @@ pub(crate) trait Sink: Send {
     /// The packer for this sink's segments.
     fn packer(&self) -> Packer;
     /// Take the next packed segment, in output order.
-    fn commit(&mut self, packed: Packed) -> Result<()>;
+    fn commit(&mut self, packed: &Packed) -> Result<()>;
     /// Pack and commit one block (one thread, in order).
     fn write(&mut self, block: &[f32]) -> Result<()>;
     /// Flush and close; returns frames written.

@@ -171,10 +171,10 @@ impl Sink for WavSink {
         Packer::Wav(self.packer.clone(), Vec::new())
     }
 
-    fn commit(&mut self, packed: Packed) -> Result<()> {
+    fn commit(&mut self, packed: &Packed) -> Result<()> {
         match packed {
-            Packed::Bytes(b) => self.write_bytes(&b),
-            Packed::Samples(s) => self.write(&s),
+            Packed::Bytes(b) => self.write_bytes(b),
+            Packed::Samples(s) => self.write(s),
         }
     }
 
