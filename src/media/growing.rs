@@ -3,14 +3,18 @@
 //! The spooler [`register`]s the file's path and reports each write; the engine opens every
 //! input through [`open`], which gives a reader that blocks at the end of what has arrived
 //! until more comes, the upload ends (then EOF), or it fails (then an error). Containers that
-//! can be read front to back are
-//! therefore decoded while their bytes arrive; a file that must be read from its end (an MP4
-//! with `moov` last) simply waits for the last byte. FFmpeg opens files by path, so the
-//! FFmpeg back end (MPEG-TS, AVI, FLV, ...) waits for the whole file ([`wait_complete`]), and
-//! Symphonia 0.6's Matroska reader walks every top-level element of the segment when it
-//! opens, so MKV/WebM also start once whole. Faststart MP4, Ogg, WAV and ADTS stream.
+//! can be read front to back are therefore decoded while their bytes arrive:
 //!
-//! Paths not registered open as plain files, so the CLI and finished uploads pay nothing.
+//! - Symphonia: MKV/WebM (its Matroska reader is handed an unseekable source while the file
+//!   arrives, so it does not follow the SeekHead to the Cues and Tags at the end), MP4 with
+//!   `moov` first (faststart) and fragmented MP4, Ogg, WAV, ADTS.
+//! - FFmpeg (through a custom `AVIOContext` over this reader): MPEG-TS, FLV, Matroska/WebM
+//!   and Ogg (Opus, AC-3, ... that Symphonia cannot decode), also marked unseekable while
+//!   arriving so that libavformat does not go to the end for a duration or an index.
+//!
+//! A file that must be read from its end (an MP4 with `moov` last, an AVI whose index is at
+//! the end) simply waits for those bytes. Paths not registered open as plain files, so the
+//! CLI and finished uploads pay nothing.
 
 use std::collections::HashMap;
 use std::fs::File;
