@@ -87,7 +87,7 @@ pub(crate) async fn extract(
         }
     };
     let input_done = t0.elapsed();
-    let job = Extraction::start(&svc, &input_path, &req.spec)?;
+    let job = Extraction::start(&svc, &input_path, &req.spec, t0)?;
     let report = job.finish().await?;
     drop(_keep);
     respond(report, permit, t0, input_done).await
@@ -112,7 +112,7 @@ async fn extract_arriving(
         .and_then(|v| v.parse::<u64>().ok());
     let input = input::incoming_file(&svc.config.tmp_dir()).await?;
     let arrival = media::growing::register(&input, declared);
-    let job = Extraction::start(&svc, &input, &spec)?;
+    let job = Extraction::start(&svc, &input, &spec, t0)?;
     let stream = req
         .into_body()
         .into_data_stream()
@@ -154,6 +154,7 @@ impl Extraction {
         svc: &crate::jobs::worker::Services,
         input: &Path,
         spec: &OutputSpec,
+        t0: Instant,
     ) -> ApiResult<Extraction> {
         let out = tempfile::Builder::new()
             .prefix("sync-out-")
@@ -171,7 +172,14 @@ impl Extraction {
         let handle = tokio::task::spawn_blocking(move || {
             let _e = span.enter();
             let progress = |_: f64| {
-                first.get_or_init(Instant::now);
+                first.get_or_init(|| {
+                    let now = Instant::now();
+                    // Time to the first decoded block: for an upload read while it arrives,
+                    // this is counted before the body has ended.
+                    metrics::histogram!("audiotap_sync_first_block_seconds")
+                        .record(now.duration_since(t0).as_secs_f64());
+                    now
+                });
             };
             media::extract(
                 &input,

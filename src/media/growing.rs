@@ -3,14 +3,18 @@
 //! The spooler [`register`]s the file's path and reports each write; the engine opens every
 //! input through [`open`], which gives a reader that blocks at the end of what has arrived
 //! until more comes, the upload ends (then EOF), or it fails (then an error). Containers that
-//! can be read front to back are
-//! therefore decoded while their bytes arrive; a file that must be read from its end (an MP4
-//! with `moov` last) simply waits for the last byte. FFmpeg opens files by path, so the
-//! FFmpeg back end (MPEG-TS, AVI, FLV, ...) waits for the whole file ([`wait_complete`]), and
-//! Symphonia 0.6's Matroska reader walks every top-level element of the segment when it
-//! opens, so MKV/WebM also start once whole. Faststart MP4, Ogg, WAV and ADTS stream.
+//! can be read front to back are therefore decoded while their bytes arrive:
 //!
-//! Paths not registered open as plain files, so the CLI and finished uploads pay nothing.
+//! - Symphonia: MKV/WebM (its Matroska reader is handed an unseekable source while the file
+//!   arrives, so it does not follow the SeekHead to the Cues and Tags at the end), MP4 with
+//!   `moov` first (faststart) and fragmented MP4, Ogg, WAV, ADTS.
+//! - FFmpeg (through a custom `AVIOContext` over this reader): MPEG-TS, FLV, Matroska/WebM
+//!   and Ogg (Opus, AC-3, ... that Symphonia cannot decode), also marked unseekable while
+//!   arriving so that libavformat does not go to the end for a duration or an index.
+//!
+//! A file that must be read from its end (an MP4 with `moov` last, an AVI whose index is at
+//! the end) simply waits for those bytes. Paths not registered open as plain files, so the
+//! CLI and finished uploads pay nothing.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -59,6 +63,16 @@ impl Shared {
                         .0;
                 }
             }
+        }
+    }
+
+    /// The whole length once the upload ended well, `None` while it arrives.
+    fn ended_len(&self) -> io::Result<Option<u64>> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match &st.done {
+            Some(Err(msg)) => Err(io::Error::other(format!("the upload failed: {msg}"))),
+            Some(Ok(())) => Ok(Some(st.written)),
+            None => Ok(None),
         }
     }
 
@@ -147,8 +161,25 @@ fn lookup(path: &Path) -> Option<Arc<Shared>> {
         .cloned()
 }
 
-/// Open `path` for the engine: a plain file, or a reader that follows a file still arriving.
+/// What a seek relative to the end does while the length is not known yet (no declared
+/// length and the upload still arriving).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownEnd {
+    /// Wait for the last byte (what Symphonia's MP4 reader needs to learn the length).
+    Wait,
+    /// Fail at once with [`io::ErrorKind::Unsupported`]: FFmpeg then treats the size as
+    /// unknown and reads on.
+    Fail,
+}
+
+/// Open `path` for the engine: a plain file, or a reader that follows a file still arriving
+/// (a seek to its end waits for the length).
 pub fn open(path: &Path) -> io::Result<Box<dyn MediaSource>> {
+    open_with(path, UnknownEnd::Wait)
+}
+
+/// [`open`], choosing what a seek to the end of a file of unknown length does.
+pub fn open_with(path: &Path, unknown_end: UnknownEnd) -> io::Result<Box<dyn MediaSource>> {
     let file = File::open(path)?;
     match lookup(path) {
         None => Ok(Box::new(file)),
@@ -156,6 +187,7 @@ pub fn open(path: &Path) -> io::Result<Box<dyn MediaSource>> {
             file,
             pos: 0,
             shared,
+            unknown_end,
         })),
     }
 }
@@ -177,6 +209,7 @@ struct GrowingReader {
     file: File,
     pos: u64,
     shared: Arc<Shared>,
+    unknown_end: UnknownEnd,
 }
 
 impl Read for GrowingReader {
@@ -184,9 +217,9 @@ impl Read for GrowingReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        let (written, ended) = self.shared.wait_beyond(self.pos)?;
+        let (written, _ended) = self.shared.wait_beyond(self.pos)?;
         if self.pos >= written {
-            debug_assert!(ended);
+            // Only returned once the upload ended: the end of the file.
             return Ok(0);
         }
         let n = (buf.len() as u64).min(written - self.pos) as usize;
@@ -201,9 +234,18 @@ impl Seek for GrowingReader {
         let target = match to {
             SeekFrom::Start(p) => Some(p),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => match self.shared.declared {
-                Some(len) => len.checked_add_signed(d),
-                None => self.shared.wait_done()?.checked_add_signed(d),
+            SeekFrom::End(d) => match (self.shared.declared, self.unknown_end) {
+                (Some(len), _) => len.checked_add_signed(d),
+                (None, UnknownEnd::Wait) => self.shared.wait_done()?.checked_add_signed(d),
+                (None, UnknownEnd::Fail) => match self.shared.ended_len()? {
+                    Some(len) => len.checked_add_signed(d),
+                    None => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::Unsupported,
+                            "the length of the upload is not known yet",
+                        ));
+                    }
+                },
             },
         };
         self.pos = target
@@ -256,6 +298,39 @@ mod tests {
         assert_eq!(all.len(), 5000);
         assert_eq!(all[4999], 4);
         assert!(!is_arriving(&path), "finished files open plainly");
+    }
+
+    #[test]
+    fn a_seek_to_the_end_waits_or_fails_while_the_length_is_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in");
+        let mut f = File::create(&path).unwrap();
+        let arrival = register(&path, None);
+        f.write_all(&[7; 100]).unwrap();
+        arrival.advance(100);
+        let mut failing = open_with(&path, UnknownEnd::Fail).unwrap();
+        let err = failing.seek(SeekFrom::End(0)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        let mut waiting = open(&path).unwrap();
+        let waiter = std::thread::spawn(move || waiting.seek(SeekFrom::End(0)).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "waits for the last byte");
+        f.write_all(&[8; 20]).unwrap();
+        arrival.advance(20);
+        arrival.finish(Ok(()));
+        assert_eq!(waiter.join().unwrap(), 120);
+        assert_eq!(failing.seek(SeekFrom::End(-20)).unwrap(), 100);
+        let mut tail = Vec::new();
+        failing.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, [8; 20]);
+
+        // A declared length answers at once, in both modes.
+        let path = dir.path().join("declared");
+        File::create(&path).unwrap();
+        let _arrival = register(&path, Some(5000));
+        assert_eq!(open(&path).unwrap().seek(SeekFrom::End(0)).unwrap(), 5000);
+        let mut r = open_with(&path, UnknownEnd::Fail).unwrap();
+        assert_eq!(r.seek(SeekFrom::End(0)).unwrap(), 5000);
     }
 
     #[test]

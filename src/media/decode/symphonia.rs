@@ -13,7 +13,7 @@ use symphonia::core::codecs::video::well_known as vc;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, Track};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 
 use super::{Decoder, EditCutter, mp4edit};
@@ -24,7 +24,17 @@ use crate::media::probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, aac_profi
 pub(super) fn open_reader(path: &Path) -> Result<Box<dyn FormatReader + 'static>> {
     let file = crate::media::growing::open(path)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-    let mss = MediaSourceStream::new(file, Default::default());
+    // Symphonia's Matroska reader, given a seekable source, follows the SeekHead to every
+    // element it lists before the first packet: the Cues and Tags that muxers write at the
+    // end. It needs none of them to demux (they serve seeking and metadata), so a file still
+    // arriving is handed over unseekable and is read front to back as its bytes land.
+    let source: Box<dyn MediaSource> =
+        if crate::media::growing::is_arriving(path) && head(path, 4) == EBML_MAGIC {
+            Box::new(ReadOnlySource::new(file))
+        } else {
+            file
+        };
+    let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
@@ -37,6 +47,35 @@ pub(super) fn open_reader(path: &Path) -> Result<Box<dyn FormatReader + 'static>
             MetadataOptions::default(),
         )
         .map_err(|e| map_err(e, "cannot read the container"))
+}
+
+/// The EBML header's ID, which every Matroska/WebM file starts with.
+const EBML_MAGIC: &[u8] = &[0x1A, 0x45, 0xDF, 0xA3];
+
+/// Up to `n` bytes from the start of `path` (fewer when the file is shorter); a file still
+/// arriving is waited for.
+fn head(path: &Path, n: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(n);
+    if let Ok(f) = crate::media::growing::open(path) {
+        let _ = f.take(n as u64).read_to_end(&mut buf);
+    }
+    buf
+}
+
+/// Containers Symphonia has no demuxer for, recognised by their first bytes. Its probe would
+/// otherwise scan up to a megabyte of them for a marker (waiting for that much of an
+/// upload) and may match an ADTS or MPEG-audio sync word inside the packets.
+fn foreign_container(head: &[u8]) -> Option<&'static str> {
+    let sync_at = |offsets: &[usize]| offsets.iter().all(|&o| head.get(o) == Some(&0x47));
+    if sync_at(&[0, 188, 376]) || sync_at(&[4, 196, 388]) {
+        Some("MPEG-TS")
+    } else if head.starts_with(b"FLV\x01") {
+        Some("FLV")
+    } else if head.starts_with(b"RIFF") && head.get(8..12) == Some(b"AVI ") {
+        Some("AVI")
+    } else {
+        None
+    }
 }
 
 pub(super) fn map_err(e: SymError, what: &str) -> Error {
@@ -150,6 +189,11 @@ fn track_duration(track: &Track) -> Option<f64> {
 
 /// Probe with Symphonia. Fails when Symphonia does not recognise the container.
 pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
+    if let Some(name) = foreign_container(&head(path, 392)) {
+        return Err(Error::UnsupportedFormat(format!(
+            "Symphonia has no {name} demuxer"
+        )));
+    }
     let mut reader = open_reader(path)?;
     let container = container_name(reader.format_info().short_name);
     // Symphonia's probe scans forward for a known marker; a raw MPEG-audio or ADTS match
@@ -227,8 +271,12 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         tracks.push(info);
     }
     fill_from_first_packet(&mut reader, &mut tracks);
-    if container == "mp4" && tracks.iter().any(|t| t.duration.is_none()) {
+    if container == "mp4"
+        && tracks.iter().any(|t| t.duration.is_none())
+        && !crate::media::growing::is_arriving(path)
+    {
         // Fragmented MP4: the moov has no samples; the fragments say how long each track is.
+        // Walking them needs the whole file: while it arrives the length stays unknown.
         let frag = crate::media::growing::open(path)
             .ok()
             .and_then(|mut f| mp4edit::fragmented_durations(&mut f));
@@ -607,5 +655,87 @@ impl Decoder for SymphoniaDecoder {
             let ch = self.channels;
             return Ok(Some(&self.block[range.start * ch..range.end * ch]));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::growing;
+    use std::fs::File;
+    use std::io::Write;
+    use std::path::PathBuf;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/media")
+            .join(name)
+    }
+
+    /// Matroska/WebM and fragmented MP4 are probed and give a first decoded block while
+    /// their last quarter has not arrived (the Matroska reader would otherwise follow the
+    /// SeekHead to the Cues at the end, and the fragment walk would read every `moof`).
+    #[test]
+    fn matroska_and_fragmented_mp4_decode_before_they_are_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["mkv_aac.mkv", "webm_vorbis.webm", "mp4_aac_frag.mp4"] {
+            let data = std::fs::read(fixture(name)).unwrap();
+            let path = dir.path().join(name);
+            let mut file = File::create(&path).unwrap();
+            let arrival = growing::register(&path, Some(data.len() as u64));
+            let head = data.len() * 3 / 4;
+            file.write_all(&data[..head]).unwrap();
+            arrival.advance(head as u64);
+            let (tx, rx) = mpsc::channel();
+            let p = path.clone();
+            let reader = std::thread::spawn(move || {
+                let info = probe(&p).expect("probe while arriving");
+                let track = info.audio_tracks().next().cloned().expect("audio");
+                let mut dec = SymphoniaDecoder::open(&p, &track, &Limits::default()).unwrap();
+                let mut frames = 0;
+                while let Some(block) = dec.next_block().unwrap() {
+                    frames += block.len();
+                    let _ = tx.send(());
+                }
+                frames
+            });
+            rx.recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|e| panic!("{name}: nothing decoded before the tail ({e})"));
+            file.write_all(&data[head..]).unwrap();
+            arrival.advance((data.len() - head) as u64);
+            arrival.finish(Ok(()));
+            let streamed = reader.join().unwrap();
+            let info = probe(&fixture(name)).unwrap();
+            let track = info.audio_tracks().next().cloned().unwrap();
+            let mut dec =
+                SymphoniaDecoder::open(&fixture(name), &track, &Limits::default()).unwrap();
+            let mut whole = 0;
+            while let Some(block) = dec.next_block().unwrap() {
+                whole += block.len();
+            }
+            assert_eq!(streamed, whole, "{name}: same samples streamed and whole");
+        }
+    }
+
+    #[test]
+    fn containers_without_a_symphonia_demuxer_are_named_from_their_first_bytes() {
+        let head = |name: &str| std::fs::read(fixture(name)).unwrap()[..392].to_vec();
+        assert_eq!(foreign_container(&head("ts_aac.ts")), Some("MPEG-TS"));
+        assert_eq!(foreign_container(&head("flv_aac.flv")), Some("FLV"));
+        assert_eq!(foreign_container(&head("avi_mp3.avi")), Some("AVI"));
+        for ours in [
+            "wav_pcm_s16le.wav",
+            "mkv_aac.mkv",
+            "mp4_aac.mp4",
+            "adts_aac.aac",
+        ] {
+            assert_eq!(foreign_container(&head(ours)), None, "{ours}");
+        }
+        assert!(matches!(
+            probe(&fixture("ts_aac.ts")),
+            Err(Error::UnsupportedFormat(_))
+        ));
     }
 }
