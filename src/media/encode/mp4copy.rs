@@ -48,6 +48,10 @@ pub(crate) fn copy_track(
     output: &Path,
     max_bytes: u64,
 ) -> Result<Option<NativeCopy>> {
+    // The copy reads chunks from all over the file with copy_file_range: an upload still
+    // arriving is copied once it is whole (decoding, unlike copying, starts earlier).
+    crate::media::growing::wait_complete(input)
+        .map_err(|e| Error::io("the upload failed before the copy could start", e))?;
     let mut src =
         File::open(input).map_err(|e| Error::io(format!("cannot read {}", input.display()), e))?;
     let src_len = src
