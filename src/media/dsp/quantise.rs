@@ -62,21 +62,6 @@ impl Quantiser {
         }
     }
 
-    #[inline]
-    fn dithered(&mut self, x: f32) -> i32 {
-        if self.rng_pos.is_multiple_of(DITHER_RUN) {
-            self.rng = Self::run_rng(self.rng_pos / DITHER_RUN);
-        }
-        self.rng_pos += 1;
-        // Triangular PDF over +-1 LSB: the difference of two uniform variables, both
-        // taken from one 64-bit draw.
-        let bits: u64 = self.rng.random();
-        let (a, b) = ((bits >> 32) as u32, bits as u32);
-        let v = f64::from(x) * f64::from(self.scale)
-            + (f64::from(a) - f64::from(b)) * (1.0 / 4_294_967_296.0);
-        round_clip(v, self.min, self.max)
-    }
-
     /// Quantise `block`, whose first sample sits at output position `pos` (interleaved
     /// samples from the start of the output), into `out`.
     pub(crate) fn quantise_block_at(&mut self, block: &[f32], pos: u64, out: &mut Vec<i32>) {
@@ -84,7 +69,25 @@ impl Quantiser {
         out.reserve(block.len());
         if self.dither {
             self.seek(pos);
-            out.extend(block.iter().map(|&x| self.dithered(x)));
+            let (scale, min, max) = (f64::from(self.scale), self.min, self.max);
+            let mut rest = block;
+            while !rest.is_empty() {
+                if self.rng_pos.is_multiple_of(DITHER_RUN) {
+                    self.rng = Self::run_rng(self.rng_pos / DITHER_RUN);
+                }
+                let n = ((DITHER_RUN - self.rng_pos % DITHER_RUN) as usize).min(rest.len());
+                let rng = &mut self.rng;
+                out.extend(rest[..n].iter().map(|&x| {
+                    // Triangular PDF over +-1 LSB: the difference of two uniform
+                    // variables, both taken from one 64-bit draw.
+                    let bits: u64 = rng.random();
+                    let (a, b) = ((bits >> 32) as u32, bits as u32);
+                    let noise = (f64::from(a) - f64::from(b)) * (1.0 / 4_294_967_296.0);
+                    round_clip(f64::from(x) * scale + noise, min, max)
+                }));
+                self.rng_pos += n as u64;
+                rest = &rest[n..];
+            }
         } else {
             let (scale, min, max) = (f64::from(self.scale), self.min, self.max);
             out.extend(

@@ -122,21 +122,18 @@ impl Resampler {
         (self.frames_in * self.out_rate + self.in_rate / 2) / self.in_rate
     }
 
-    /// Run one chunk (`partial` frames valid when given) and emit what is past
-    /// `emit_from`, never past output frame `limit`.
+    /// Run one chunk (`input` holds a whole chunk; `partial` frames of it are valid when
+    /// given) and emit what is past `emit_from`, never past output frame `limit`.
     fn run(
         &mut self,
+        input: &[f32],
         partial: Option<usize>,
         limit: Option<u64>,
         sink: &mut SinkFn<'_>,
     ) -> Result<()> {
         let ch = self.channels;
-        let need = self.inner.input_frames_next();
-        let valid = partial.unwrap_or(need);
-        if self.pending.len() < need * ch {
-            self.pending.resize(need * ch, 0.0);
-        }
-        let input = InterleavedSlice::new(&self.pending[..need * ch], ch, need).map_err(rerr)?;
+        let need = self.chunk_in as usize;
+        let input = InterleavedSlice::new(input, ch, need).map_err(rerr)?;
         let cap = self.out.len() / ch;
         let mut output = InterleavedSlice::new_mut(&mut self.out[..], ch, cap).map_err(rerr)?;
         let indexing = partial.map(|p| Indexing::new().partial_len(p));
@@ -144,7 +141,6 @@ impl Resampler {
             .inner
             .process_into_buffer(&input, &mut output, indexing.as_ref())
             .map_err(rerr)?;
-        self.pending.drain(..valid.min(need) * ch);
         let (start, mut end) = (self.raw_out, self.raw_out + written as u64);
         self.raw_out = end;
         if let Some(limit) = limit {
@@ -158,13 +154,31 @@ impl Resampler {
         Ok(())
     }
 
+    /// Feed `block`. Whole chunks are resampled straight from it; only a chunk that spans
+    /// two blocks is gathered in `pending` first.
     pub(crate) fn push(&mut self, block: &[f32], sink: &mut SinkFn<'_>) -> Result<()> {
         let ch = self.channels;
+        let need = self.chunk_in as usize * ch;
         self.frames_in += (block.len() / ch) as u64;
-        self.pending.extend_from_slice(block);
-        while self.pending.len() >= self.inner.input_frames_next() * ch {
-            self.run(None, None, sink)?;
+        let mut rest = block;
+        if !self.pending.is_empty() {
+            let take = (need - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.pending.len() < need {
+                return Ok(());
+            }
+            let pending = std::mem::take(&mut self.pending);
+            let res = self.run(&pending, None, None, sink);
+            self.pending = pending;
+            self.pending.clear();
+            res?;
         }
+        while rest.len() >= need {
+            self.run(&rest[..need], None, None, sink)?;
+            rest = &rest[need..];
+        }
+        self.pending.extend_from_slice(rest);
         Ok(())
     }
 
@@ -173,21 +187,25 @@ impl Resampler {
     pub(crate) fn finish(&mut self, sink: &mut SinkFn<'_>) -> Result<()> {
         let target = self.expected_out();
         let ch = self.channels;
+        let need = self.chunk_in as usize * ch;
         // The last partial chunk, then silence until the delayed tail is out.
+        let mut input = std::mem::take(&mut self.pending);
+        let mut have = input.len() / ch;
+        input.resize(need, 0.0);
         let mut guard = 0;
-        while self.raw_out < target + self.delay {
-            let have = self.pending.len() / ch;
-            self.run(
-                Some(have.min(self.inner.input_frames_next())),
-                Some(target),
-                sink,
-            )?;
+        let mut res = Ok(());
+        while res.is_ok() && self.raw_out < target + self.delay {
+            res = self.run(&input, Some(have), Some(target), sink);
+            input.fill(0.0);
+            have = 0;
             guard += 1;
             if guard > 64 {
-                return Err(Error::Internal("resampler did not drain".into()));
+                res = Err(Error::Internal("resampler did not drain".into()));
             }
         }
-        Ok(())
+        input.clear();
+        self.pending = input;
+        res
     }
 }
 
