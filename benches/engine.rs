@@ -1,5 +1,5 @@
 //! Criterion benches of the engine's hot loops: decode (both back ends), remix, resample,
-//! quantise. `cargo bench --bench engine`; reports land in target/criterion/.
+//! quantise, and the native stream copy beside a plain file copy. `cargo bench --bench engine`; reports land in target/criterion/.
 //!
 //! Inputs are the committed fixtures (decode) and a generated two-tone signal (DSP), so
 //! the numbers are comparable between commits on one machine.
@@ -82,5 +82,31 @@ fn dsp(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode, dsp);
+/// The native MP4 -> M4A stream copy in process (no process start, no dynamic loading),
+/// next to `std::fs::copy` of the same file: the floor of reading and writing it once.
+/// `AUDIOTAP_BENCH_COPY_SRC=path` benches another MP4 (e.g. the 60-min source that
+/// `scripts/bench.sh` generates) instead of the 10-s fixture.
+fn copy(c: &mut Criterion) {
+    let src = std::env::var_os("AUDIOTAP_BENCH_COPY_SRC")
+        .map_or_else(|| fixture("mp4_aac_long.mp4"), PathBuf::from);
+    let len = std::fs::metadata(&src).expect("fixture").len();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.m4a");
+    let mut g = c.benchmark_group("copy");
+    g.throughput(Throughput::Bytes(len));
+    g.sample_size(50);
+    g.bench_function("mp4_native_to_m4a", |b| {
+        b.iter(|| {
+            benchkit::copy_mp4(black_box(&src), 0, &out)
+                .expect("copy")
+                .expect("native copy applies")
+        })
+    });
+    g.bench_function("floor_std_fs_copy", |b| {
+        b.iter(|| std::fs::copy(black_box(&src), &out).expect("copy"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode, dsp, copy);
 criterion_main!(benches);

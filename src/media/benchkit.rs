@@ -1,5 +1,6 @@
 //! The engine's hot loops behind a small surface for the criterion benches
-//! (`benches/engine.rs`): decode, remix, resample, quantise. Not part of the public API.
+//! (`benches/engine.rs`): decode, remix, resample, quantise, native stream copy. Not part
+//! of the public API.
 
 use std::path::Path;
 
@@ -53,4 +54,14 @@ pub fn resample(
 /// Quantise `input` to `bits` (with TPDF dither when `dither`) into `out`.
 pub fn quantise(input: &[f32], bits: u16, dither: bool, out: &mut Vec<i32>) {
     Quantiser::new(bits, dither).quantise_block_at(input, 0, out);
+}
+
+/// Copy audio track `stream_index` of the MP4 `input` into the M4A `output` with the native
+/// copier (no FFmpeg); returns the payload bytes copied, or `None` when the file needs
+/// FFmpeg's copy.
+pub fn copy_mp4(input: &Path, stream_index: usize, output: &Path) -> Result<Option<u64>> {
+    Ok(
+        crate::media::encode::mp4copy::copy_track(input, stream_index, output, u64::MAX)?
+            .map(|c| c.bytes),
+    )
 }
