@@ -394,7 +394,7 @@ impl Fetcher<'_> {
         asked: &mut Asked<'_>,
     ) -> Result<(), NetError> {
         let mut parser = Parser::new(boundary).map_err(malformed_err)?;
-        let mut file = open_spool(dest).await?;
+        let mut file = PartWriter::open(dest).await?;
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             parser.push(chunk.map_err(NetError::from_reqwest)?);
@@ -405,19 +405,17 @@ impl Fetcher<'_> {
                             return Err(changed(206));
                         }
                         asked.claim(first, last)?;
-                        file.seek(std::io::SeekFrom::Start(first))
-                            .await
-                            .map_err(write_err)?;
+                        file.seek(first);
                     }
                     Event::Data(data) => {
                         self.count(data.len())?;
-                        file.write_all(&data).await.map_err(write_err)?;
+                        file.write(data).await?;
                     }
                 }
             }
         }
         parser.finish().map_err(malformed_err)?;
-        file.flush().await.map_err(write_err)
+        file.flush().await
     }
 
     /// Walk the top-level boxes to `moov` and plan the audio's ranges. `None`: read whole.
@@ -776,6 +774,68 @@ fn validator(resp: &reqwest::Response) -> Option<String> {
     h.get(LAST_MODIFIED)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// Bytes gathered before [`PartWriter`] writes them.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// Writes the parts of one answer into the spool file, gathered and made in batches on the
+/// blocking pool: a part is a few hundred bytes (an audio chunk), and a thread hop per seek
+/// and per write, as `tokio::fs` makes them, cost more than the transfer itself. Holds at
+/// most [`WRITE_BATCH`] bytes (slices of the chunks received) plus one chunk.
+struct PartWriter {
+    file: std::sync::Arc<std::fs::File>,
+    /// (offset, bytes) not yet written.
+    pending: Vec<(u64, bytes::Bytes)>,
+    pending_bytes: usize,
+    /// Where the next bytes go.
+    at: u64,
+}
+
+impl PartWriter {
+    async fn open(dest: &Path) -> Result<Self, NetError> {
+        let file = open_spool(dest).await?.into_std().await;
+        Ok(PartWriter {
+            file: std::sync::Arc::new(file),
+            pending: Vec::new(),
+            pending_bytes: 0,
+            at: 0,
+        })
+    }
+
+    fn seek(&mut self, at: u64) {
+        self.at = at;
+    }
+
+    async fn write(&mut self, data: bytes::Bytes) -> Result<(), NetError> {
+        let n = data.len();
+        self.pending.push((self.at, data));
+        self.at += n as u64;
+        self.pending_bytes += n;
+        if self.pending_bytes >= WRITE_BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), NetError> {
+        use std::os::unix::fs::FileExt;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let file = std::sync::Arc::clone(&self.file);
+        tokio::task::spawn_blocking(move || {
+            batch
+                .iter()
+                .try_for_each(|(at, data)| file.write_all_at(data, *at))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(write_err)
+    }
 }
 
 /// A handle of its own on the spool file, so that requests in flight write side by side.
