@@ -11,8 +11,10 @@
 //! to [`MAX_RANGES_PER_REQUEST`] of them (`Range: bytes=a-b,c-d,...`, RFC 9110 §14) and the
 //! `multipart/byteranges` answer is parsed as it streams, each part written at its offset as
 //! it arrives and checked against what was asked. A server may instead answer with one
-//! range (all of them coalesced, or the first only) or with the whole file (`200`); then the
-//! rest of the job asks one range per request, which such servers do answer.
+//! range (the first only, or all of them coalesced with the video between) or with the
+//! whole file (`200`): what it sent of the ranges asked is kept, and the rest of the job
+//! asks one range per request, which such servers do answer. The first multi-range request
+//! goes alone, so that only one request is spent learning this.
 //!
 //! Anything else is read whole, streamed to the file (never held in memory): a server
 //! without Range support, a container that is not MP4/MOV or that interleaves too finely to
