@@ -11,9 +11,11 @@
 //!   vetted (no DNS rebinding between check and connect).
 //! - [`fetch::download_to_file`] streams a source to a file under a size cap.
 //! - [`range::fetch_source`] reads a remote MP4/MOV with Range requests, fetching only
-//!   `moov` and the audio's chunks, and streams anything else whole.
+//!   `moov` and the audio's chunks (many ranges per request, answered `multipart/
+//!   byteranges` and parsed as they stream by `byteranges`), and streams anything else whole.
 //! - [`webhook`] signs and delivers Standard Webhooks notifications and schedules retries.
 
+mod byteranges;
 pub mod client;
 pub mod error;
 pub mod fetch;
