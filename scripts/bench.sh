@@ -246,7 +246,9 @@ rm -rf "$BATCH_A" "$BATCH_F"
 
 # A 1 GB-class MP4 (moov at the end, as cameras write it) on a local Range-capable HTTP
 # server (nginx), → 16 kHz mono WAV. audiotap fetches the moov and the audio chunks;
-# ffmpeg reads the file. nginx's access log counts the body bytes each one was sent.
+# ffmpeg reads the file. nginx's access log counts what each one was sent: body bytes
+# (for audiotap's multi-range answers these include the multipart part headers) and
+# everything with response headers; audiotap's JSON report gives the payload it asked for.
 BIG_SRC="$MEDIA_DIR/remote-2x${VIDEO_SECS}s-720p.mp4"
 if [[ ! -s "$BIG_SRC" ]]; then
   say "generating $BIG_SRC (the ${VIDEO_MIN}-min 720p source twice, stream-copied)"
@@ -264,7 +266,7 @@ pid $ROOT/$NGX/nginx.pid;
 error_log $ROOT/$NGX/logs/error.log;
 events { worker_connections 256; }
 http {
-  log_format bytes '\$body_bytes_sent';
+  log_format bytes '\$body_bytes_sent \$bytes_sent';
   access_log $ROOT/$NGX/logs/access.log bytes;
   sendfile on;
   server {
@@ -277,10 +279,10 @@ CONF
 nginx -p "$ROOT/$NGX" -c "$ROOT/$NGX/nginx.conf"
 trap 'nginx -p "$ROOT/$NGX" -c "$ROOT/$NGX/nginx.conf" -s stop 2>/dev/null || true' EXIT
 BIG_URL="http://127.0.0.1:$NGX_PORT/$(basename "$BIG_SRC")"
-served_by() { # CMD -> body bytes nginx sent while CMD ran
+served_by() { # CMD [STDOUT_FILE] -> "body_bytes all_bytes requests" nginx served while CMD ran
   : >"$NGX/logs/access.log"
-  bash -c "$1" >/dev/null 2>&1 || echo "error: $1 failed" >&2
-  awk '{ s += $1 } END { print s + 0 }' "$NGX/logs/access.log"
+  bash -c "$1" >"${2:-/dev/null}" 2>/dev/null || echo "error: $1 failed" >&2
+  awk '{ b += $1; t += $2; n++ } END { print b + 0, t + 0, n + 0 }' "$NGX/logs/access.log"
 }
 BIG_A="$OUT_DIR/remote.audiotap.wav" BIG_F="$OUT_DIR/remote.ffmpeg.wav"
 CMD_RA="env AUDIOTAP_URL_ALLOWLIST=127.0.0.1 $(q "$BIN" extract "$BIG_URL" -o "$BIG_A" --sample-rate 16000 --channels 1)"
@@ -297,12 +299,14 @@ while pos + 8 <= n:
     pos += size
 PY
 )
-SENT_A=$(served_by "$CMD_RA")
-SENT_F=$(served_by "$CMD_RF")
+read -r SENT_A ALL_A REQS_A < <(served_by "$CMD_RA --json" "$BENCH_DIR/remote-report.json")
+read -r SENT_F ALL_F REQS_F < <(served_by "$CMD_RF")
+PAYLOAD_A=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fetch"]["bytes_fetched"])' "$BENCH_DIR/remote-report.json")
 NEED=$((AUDIO_BYTES + MOOV_BYTES))
+ratio() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.2f", a / n }'; }
 bench_pair remote-16k "$(mib "$(stat -c %s "$BIG_SRC")") MiB MP4 over local HTTP (Range) → 16 kHz mono WAV" \
   "$CMD_RA" "$CMD_RF" \
-  "fetched: audiotap $(mib "$SENT_A") MiB ($(awk -v a="$SENT_A" -v n="$NEED" 'BEGIN { printf "%.2f", a / n }')× moov + audio = $(mib "$NEED") MiB), ffmpeg $(mib "$SENT_F") MiB" \
+  "audiotap: payload $(mib "$PAYLOAD_A") MiB = $(ratio "$PAYLOAD_A" "$NEED")× moov + audio ($(mib "$NEED") MiB), in $REQS_A requests; nginx sent $(mib "$SENT_A") MiB of bodies with the multipart part headers ($(ratio "$SENT_A" "$NEED")×), $(mib "$ALL_A") MiB with response headers ($(ratio "$ALL_A" "$NEED")×). ffmpeg: $(mib "$SENT_F") MiB in $REQS_F requests" \
   "rm -f $(q "$BIG_A" "$BIG_F")" "$BIG_A" "$BIG_F" \
   curl "\`curl\` the whole file once over HTTP" "curl -s -o /dev/null $(q "$BIG_URL")"
 rm -f "$BIG_A" "$BIG_F"
