@@ -65,6 +65,18 @@ async fn gated_extract(
     tail: usize,
     wait: Duration,
 ) -> Gated {
+    gated_post(srv, query, "application/octet-stream", data, tail, wait).await
+}
+
+/// [`gated_extract`] with any content type (and the body as given).
+async fn gated_post(
+    srv: &TestServer,
+    query: &str,
+    content_type: &str,
+    data: &[u8],
+    tail: usize,
+    wait: Duration,
+) -> Gated {
     let before = first_blocks(srv).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -72,7 +84,7 @@ async fn gated_extract(
     });
     let request = srv
         .post_req(&format!("/v1/extract?{query}"))
-        .header("content-type", "application/octet-stream")
+        .header("content-type", content_type)
         .header("content-length", data.len())
         .body(reqwest::Body::wrap_stream(body))
         .send();
@@ -262,5 +274,77 @@ async fn a_broken_upload_answers_its_own_error_and_leaves_nothing() {
         let tmp = srv.data_dir().join("tmp");
         let left: Vec<String> = api_support::dir_entries(&tmp);
         assert!(left.is_empty(), "{name}: left behind: {left:?}");
+    }
+}
+
+/// A multipart body: the parts in order, each `(name, filename, bytes)`; and where the
+/// `file` part's bytes begin in it.
+fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> (Vec<u8>, usize) {
+    let mut body = Vec::new();
+    let mut file_at = 0;
+    for (name, filename, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let disposition = match filename {
+            Some(f) => format!("form-data; name=\"{name}\"; filename=\"{f}\""),
+            None => format!("form-data; name=\"{name}\""),
+        };
+        body.extend_from_slice(format!("Content-Disposition: {disposition}\r\n\r\n").as_bytes());
+        if *name == "file" {
+            file_at = body.len();
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (body, file_at)
+}
+
+/// A multipart upload whose `options` part comes first is extracted while its file part
+/// arrives; with the file part first it is spooled whole (the options may follow). Both
+/// give the CLI's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_with_options_first_are_decoded_while_they_arrive() {
+    let srv = TestServer::start(api_support::ServerConfig::new()).await;
+    let dir = common::tmpdir();
+    let long_ts = remux_long(dir.path(), "mpegts", "ts");
+    let boundary = "audiotap-test-boundary-7d3f";
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let options: &[u8] = br#"{"output": {"sample_rate": 16000, "channels": 1}}"#;
+    for input in [common::media("mkv_aac.mkv"), long_ts] {
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
+        let data = std::fs::read(&input).unwrap();
+        let want = cli_extract(&input);
+        for options_first in [true, false] {
+            let file_part = ("file", Some(name.as_str()), data.as_slice());
+            let options_part = ("options", None, options);
+            let parts = if options_first {
+                [options_part, file_part]
+            } else {
+                [file_part, options_part]
+            };
+            let (body, file_at) = multipart(boundary, &parts);
+            // Held back: the last quarter of the file and what follows it.
+            let tail = body.len() - (file_at + data.len() * 3 / 4);
+            let wait = if options_first {
+                GATE_TIMEOUT
+            } else {
+                QUIET_WINDOW
+            };
+            let got = gated_post(&srv, "", &content_type, &body, tail, wait).await;
+            assert_eq!(
+                got.status,
+                200,
+                "{name}, options first: {options_first}: {}",
+                String::from_utf8_lossy(&got.body)
+            );
+            assert_eq!(
+                got.began_before_tail, options_first,
+                "{name}, options first: {options_first}"
+            );
+            assert!(
+                got.body == want,
+                "{name}, options first: {options_first}: differs from the CLI's output"
+            );
+        }
     }
 }

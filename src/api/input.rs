@@ -133,6 +133,41 @@ pub(crate) fn is_raw_body(req: &Request) -> bool {
     essence != "application/json" && essence != "multipart/form-data"
 }
 
+/// True for a multipart upload.
+pub(crate) fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("multipart/form-data"))
+}
+
+/// The `options` part of a multipart upload (JSON, at most 64 KiB).
+pub(crate) async fn options_part(
+    field: axum::extract::multipart::Field<'_>,
+) -> ApiResult<UploadOptions> {
+    let text = field
+        .text()
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+    if text.len() > 64 * 1024 {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "the options part is larger than 64 KiB",
+        ));
+    }
+    serde_json::from_str(&text)
+        .map_err(|e| ApiError::bad_request("invalid_options", format!("options: {e}")))
+}
+
+pub(crate) fn no_file_part() -> ApiError {
+    ApiError::bad_request("invalid_request", "the multipart body has no file part")
+}
+
+pub(crate) fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::bad_request("invalid_request", e.body_text())
+}
+
 /// Read a request in any of the three shapes. `dir` receives uploads.
 pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiResult<JobRequest> {
     let ctype = req
@@ -175,21 +210,7 @@ pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiRe
                     let stream = field.map(|r| r.map_err(|e| std::io::Error::other(e.body_text())));
                     upload = Some(spool(stream, dir, filename, max_bytes).await?);
                 }
-                Some("options") => {
-                    let text = field
-                        .text()
-                        .await
-                        .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
-                    if text.len() > 64 * 1024 {
-                        return Err(ApiError::bad_request(
-                            "invalid_request",
-                            "the options part is larger than 64 KiB",
-                        ));
-                    }
-                    options = serde_json::from_str(&text).map_err(|e| {
-                        ApiError::bad_request("invalid_options", format!("options: {e}"))
-                    })?;
-                }
+                Some("options") => options = options_part(field).await?,
                 other => {
                     return Err(ApiError::bad_request(
                         "invalid_request",
@@ -201,9 +222,7 @@ pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiRe
                 }
             }
         }
-        let upload = upload.ok_or_else(|| {
-            ApiError::bad_request("invalid_request", "the multipart body has no file part")
-        })?;
+        let upload = upload.ok_or_else(no_file_part)?;
         (
             Source::Upload(upload),
             options.output,

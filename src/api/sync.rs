@@ -60,6 +60,9 @@ pub(crate) async fn extract(
     if input::is_raw_body(&req) {
         return extract_arriving(svc, req, permit, t0).await;
     }
+    if input::is_multipart(&req) {
+        return extract_multipart(svc, req, permit, t0).await;
+    }
     let req = input::read_job_request(req, &tmp, svc.config.max_upload_bytes).await?;
     let (input_path, _keep) = match req.source {
         Source::Upload(up) => (up.file.to_path_buf(), up.file),
@@ -110,13 +113,109 @@ async fn extract_arriving(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let input = input::incoming_file(&svc.config.tmp_dir()).await?;
-    let arrival = media::growing::register(&input, declared);
-    let job = Extraction::start(&svc, &input, &spec, t0)?;
     let stream = req
         .into_body()
         .into_data_stream()
         .map(|r| r.map_err(std::io::Error::other));
+    let (done, upload_done) = extract_while_arriving(&svc, stream, declared, &spec, t0).await?;
+    respond(done, permit, t0, upload_done).await
+}
+
+/// A multipart upload. When the `options` part comes before the `file` part, the file is
+/// extracted while it arrives, like a raw body but without a declared length (so an MP4,
+/// whose reader needs the length, waits for its end). A file part that comes first is
+/// spooled whole, since options may still follow.
+async fn extract_multipart(
+    svc: Arc<crate::jobs::worker::Services>,
+    req: Request,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    t0: Instant,
+) -> ApiResult<Response> {
+    use axum::extract::{FromRequest, Multipart};
+    let mut mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+    let mut options: Option<UploadOptions> = None;
+    let mut streamed: Option<(Finished, std::time::Duration)> = None;
+    let mut spooled: Option<tempfile::TempPath> = None;
+    while let Some(field) = mp.next_field().await.map_err(input::multipart_error)? {
+        match field.name() {
+            Some("options") if streamed.is_some() || (spooled.is_some() && options.is_some()) => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "more than one options part",
+                ));
+            }
+            Some("options") => options = Some(input::options_part(field).await?),
+            Some("file") if streamed.is_some() || spooled.is_some() => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "more than one file part",
+                ));
+            }
+            Some("file") => {
+                let stream = field.map(|r| r.map_err(|e| std::io::Error::other(e.body_text())));
+                match &options {
+                    Some(opts) => {
+                        let spec = opts.output.clone();
+                        spec.validate()?;
+                        streamed =
+                            Some(extract_while_arriving(&svc, stream, None, &spec, t0).await?);
+                    }
+                    None => {
+                        let file = input::incoming_file(&svc.config.tmp_dir()).await?;
+                        let (size, _) =
+                            input::write_upload(stream, &file, svc.config.max_upload_bytes, None)
+                                .await?;
+                        if size == 0 {
+                            return Err(input::empty_body());
+                        }
+                        spooled = Some(file);
+                    }
+                }
+            }
+            other => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    format!(
+                        "unexpected multipart part {:?} (expected file and options)",
+                        other.unwrap_or("")
+                    ),
+                ));
+            }
+        }
+    }
+    let (done, input_done) = match (streamed, spooled) {
+        (Some(done), _) => done,
+        (None, Some(file)) => {
+            let input_done = t0.elapsed();
+            let spec = options.map(|o| o.output).unwrap_or_default();
+            spec.validate()?;
+            let done = Extraction::start(&svc, &file, &spec, t0)?.finish().await?;
+            drop(file);
+            (done, input_done)
+        }
+        (None, None) => return Err(input::no_file_part()),
+    };
+    respond(done, permit, t0, input_done).await
+}
+
+/// Spool `stream` to a new file while the engine already extracts from it. Returns the
+/// finished extraction and when the upload was whole. An upload that breaks off answers
+/// its own error: the engine is stopped and waited for, and nothing is left behind.
+async fn extract_while_arriving<S>(
+    svc: &crate::jobs::worker::Services,
+    stream: S,
+    declared: Option<u64>,
+    spec: &OutputSpec,
+    t0: Instant,
+) -> ApiResult<(Finished, std::time::Duration)>
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
+{
+    let input = input::incoming_file(&svc.config.tmp_dir()).await?;
+    let arrival = media::growing::register(&input, declared);
+    let job = Extraction::start(svc, &input, spec, t0)?;
     let written =
         input::write_upload(stream, &input, svc.config.max_upload_bytes, Some(&arrival)).await;
     let upload_done = t0.elapsed();
@@ -134,9 +233,9 @@ async fn extract_arriving(
         return Err(err);
     }
     arrival.finish(Ok(()));
-    let report = job.finish().await?;
+    let done = job.finish().await?;
     drop(input);
-    respond(report, permit, t0, upload_done).await
+    Ok((done, upload_done))
 }
 
 /// An extraction running on a blocking thread.
