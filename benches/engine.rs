@@ -97,7 +97,7 @@ fn copy(c: &mut Criterion) {
     g.sample_size(50);
     g.bench_function("mp4_native_to_m4a", |b| {
         b.iter(|| {
-            benchkit::copy_mp4(black_box(&src), 0, &out)
+            benchkit::copy_mp4(black_box(&src), &out)
                 .expect("copy")
                 .expect("native copy applies")
         })

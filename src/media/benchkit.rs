@@ -56,12 +56,17 @@ pub fn quantise(input: &[f32], bits: u16, dither: bool, out: &mut Vec<i32>) {
     Quantiser::new(bits, dither).quantise_block_at(input, 0, out);
 }
 
-/// Copy audio track `stream_index` of the MP4 `input` into the M4A `output` with the native
+/// Copy the first audio track of the MP4 `input` into the M4A `output` with the native
 /// copier (no FFmpeg); returns the payload bytes copied, or `None` when the file needs
 /// FFmpeg's copy.
-pub fn copy_mp4(input: &Path, stream_index: usize, output: &Path) -> Result<Option<u64>> {
+pub fn copy_mp4(input: &Path, output: &Path) -> Result<Option<u64>> {
+    let probe = decode::symphonia_probe(input)?;
+    let track = probe
+        .audio_tracks()
+        .next()
+        .ok_or(crate::Error::NoAudioTrack)?;
     Ok(
-        crate::media::encode::mp4copy::copy_track(input, stream_index, output, u64::MAX)?
+        crate::media::encode::mp4copy::copy_track(input, track.index, output, u64::MAX)?
             .map(|c| c.bytes),
     )
 }

@@ -187,7 +187,12 @@ pub(crate) fn run(
                         }
                     };
                     for seg in rx {
-                        let out = stage.run(&seg, &mut packer, back_rx.try_recv().ok());
+                        // A panic here would be a bug; it must still end as an error, not
+                        // take the process (or the service's blocking thread) with it.
+                        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            stage.run(&seg, &mut packer, back_rx.try_recv().ok())
+                        }))
+                        .unwrap_or_else(|_| Err(Error::Internal("a DSP thread panicked".into())));
                         let _ = spent_tx.send(seg.data);
                         let failed = out.is_err();
                         if rtx.send(out).is_err() || failed {
