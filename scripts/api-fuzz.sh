@@ -10,7 +10,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-BIN="${AUDIOTAP_BIN:-target/debug/audiotap}"
+BIN="${AUDIOTAP_BIN:-${CARGO_TARGET_DIR:-target}/debug/audiotap}"
 
 if [[ "${AUDIOTAP_IN_NETNS:-}" != "1" ]]; then
   # Installs happen outside the namespace (they need the package registries).

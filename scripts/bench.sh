@@ -48,7 +48,7 @@ else
   # shellcheck source=scripts/ensure-rust.sh
   source scripts/ensure-rust.sh
   cargo build --release
-  BIN="target/release/audiotap"
+  BIN="${CARGO_TARGET_DIR:-target}/release/audiotap"
 fi
 [[ -x "$BIN" ]] || { echo "error: $BIN is not an executable" >&2; exit 1; }
 

@@ -36,7 +36,7 @@ if [[ -n "${AUDIOTAP_BIN:-}" ]]; then
 else
   say "cargo build --release"
   cargo build --release -q
-  BIN="target/release/audiotap"
+  BIN="${CARGO_TARGET_DIR:-target}/release/audiotap"
 fi
 
 rm -rf "$WORK" && mkdir -p "$WORK/data" "$MEDIA_DIR"
