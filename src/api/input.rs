@@ -160,6 +160,20 @@ pub(crate) async fn options_part(
         .map_err(|e| ApiError::bad_request("invalid_options", format!("options: {e}")))
 }
 
+pub(crate) fn duplicate_part(name: &str) -> ApiError {
+    ApiError::bad_request("invalid_request", format!("more than one {name} part"))
+}
+
+pub(crate) fn unexpected_part(name: Option<&str>) -> ApiError {
+    ApiError::bad_request(
+        "invalid_request",
+        format!(
+            "unexpected multipart part {:?} (expected file and options)",
+            name.unwrap_or("")
+        ),
+    )
+}
+
 pub(crate) fn no_file_part() -> ApiError {
     ApiError::bad_request("invalid_request", "the multipart body has no file part")
 }
@@ -201,25 +215,14 @@ pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiRe
             match field.name() {
                 Some("file") => {
                     if upload.is_some() {
-                        return Err(ApiError::bad_request(
-                            "invalid_request",
-                            "more than one file part",
-                        ));
+                        return Err(duplicate_part("file"));
                     }
                     let filename = field.file_name().map(sanitize_filename);
                     let stream = field.map(|r| r.map_err(|e| std::io::Error::other(e.body_text())));
                     upload = Some(spool(stream, dir, filename, max_bytes).await?);
                 }
                 Some("options") => options = options_part(field).await?,
-                other => {
-                    return Err(ApiError::bad_request(
-                        "invalid_request",
-                        format!(
-                            "unexpected multipart part {:?} (expected file and options)",
-                            other.unwrap_or("")
-                        ),
-                    ));
-                }
+                other => return Err(unexpected_part(other)),
             }
         }
         let upload = upload.ok_or_else(no_file_part)?;
@@ -311,7 +314,7 @@ fn sanitize_filename(name: &str) -> String {
     }
 }
 
-async fn spool<S>(
+pub(crate) async fn spool<S>(
     stream: S,
     dir: &Path,
     filename: Option<String>,

@@ -141,17 +141,11 @@ async fn extract_multipart(
     while let Some(field) = mp.next_field().await.map_err(input::multipart_error)? {
         match field.name() {
             Some("options") if streamed.is_some() || (spooled.is_some() && options.is_some()) => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
-                    "more than one options part",
-                ));
+                return Err(input::duplicate_part("options"));
             }
             Some("options") => options = Some(input::options_part(field).await?),
             Some("file") if streamed.is_some() || spooled.is_some() => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
-                    "more than one file part",
-                ));
+                return Err(input::duplicate_part("file"));
             }
             Some("file") => {
                 let stream = field.map(|r| r.map_err(|e| std::io::Error::other(e.body_text())));
@@ -163,26 +157,17 @@ async fn extract_multipart(
                             Some(extract_while_arriving(&svc, stream, None, &spec, t0).await?);
                     }
                     None => {
-                        let file = input::incoming_file(&svc.config.tmp_dir()).await?;
-                        let (size, _) =
-                            input::write_upload(stream, &file, svc.config.max_upload_bytes, None)
-                                .await?;
-                        if size == 0 {
+                        let dir = svc.config.tmp_dir();
+                        let up =
+                            input::spool(stream, &dir, None, svc.config.max_upload_bytes).await?;
+                        if up.size == 0 {
                             return Err(input::empty_body());
                         }
-                        spooled = Some(file);
+                        spooled = Some(up.file);
                     }
                 }
             }
-            other => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
-                    format!(
-                        "unexpected multipart part {:?} (expected file and options)",
-                        other.unwrap_or("")
-                    ),
-                ));
-            }
+            other => return Err(input::unexpected_part(other)),
         }
     }
     let (done, input_done) = match (streamed, spooled) {

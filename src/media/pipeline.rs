@@ -146,10 +146,12 @@ pub(crate) fn run(
     workers: usize,
     control: Control<'_>,
 ) -> Result<(u64, u64)> {
-    let workers = workers.max(1);
-    let probe_stage = Stage::new(&shape)?;
-    let chunk = probe_stage.chunk_frames();
-    let preroll = probe_stage.preroll_frames();
+    let stages = (0..workers.max(1))
+        .map(|_| Stage::new(&shape))
+        .collect::<Result<Vec<_>>>()?;
+    let workers = stages.len();
+    let chunk = stages[0].chunk_frames();
+    let preroll = stages[0].preroll_frames();
     let seg_frames = SEGMENT_FRAMES.div_ceil(chunk) * chunk;
     let in_ch = shape.in_channels;
     let packer = sink.packer();
@@ -170,22 +172,16 @@ pub(crate) fn run(
         recycle.push(back_tx);
         worker_ends.push((rx, rtx, back_rx, spent_tx.clone()));
     }
+    let worker_ends = worker_ends.into_iter().zip(stages);
     drop(spent_tx);
     let span = tracing::Span::current();
     std::thread::scope(|s| {
-        for (w, (rx, rtx, back_rx, spent_tx)) in worker_ends.into_iter().enumerate() {
-            let (span, shape, mut packer) = (span.clone(), shape, packer.clone());
+        for (w, ((rx, rtx, back_rx, spent_tx), mut stage)) in worker_ends.enumerate() {
+            let (span, mut packer) = (span.clone(), packer.clone());
             std::thread::Builder::new()
                 .name(format!("dsp-{w}"))
                 .spawn_scoped(s, move || {
                     let _enter = span.enter();
-                    let mut stage = match Stage::new(&shape) {
-                        Ok(st) => st,
-                        Err(e) => {
-                            let _ = rtx.send(Err(e));
-                            return;
-                        }
-                    };
                     for seg in rx {
                         // A panic here would be a bug; it must still end as an error, not
                         // take the process (or the service's blocking thread) with it.

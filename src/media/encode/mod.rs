@@ -38,27 +38,18 @@ impl Packer {
     /// buffer, when given one that a sink has committed, so buffers circulate instead of
     /// being allocated (and page-faulted in) for every segment.
     pub(crate) fn take(&mut self, spare: Option<Packed>) -> Packed {
-        match self {
-            Packer::Wav(_, bytes) => {
-                let next = match spare {
-                    Some(Packed::Bytes(mut b)) => {
-                        b.clear();
-                        b
-                    }
-                    _ => Vec::new(),
-                };
-                Packed::Bytes(std::mem::replace(bytes, next))
+        use std::mem::{replace, take};
+        match (self, spare) {
+            (Packer::Wav(_, bytes), Some(Packed::Bytes(mut next))) => {
+                next.clear();
+                Packed::Bytes(replace(bytes, next))
             }
-            Packer::Float(samples) => {
-                let next = match spare {
-                    Some(Packed::Samples(mut s)) => {
-                        s.clear();
-                        s
-                    }
-                    _ => Vec::new(),
-                };
-                Packed::Samples(std::mem::replace(samples, next))
+            (Packer::Wav(_, bytes), _) => Packed::Bytes(take(bytes)),
+            (Packer::Float(samples), Some(Packed::Samples(mut next))) => {
+                next.clear();
+                Packed::Samples(replace(samples, next))
             }
+            (Packer::Float(samples), _) => Packed::Samples(take(samples)),
         }
     }
 }
