@@ -108,18 +108,4 @@ impl Error {
     }
 }
 
-impl From<crate::net::NetError> for Error {
-    fn from(e: crate::net::NetError) -> Self {
-        use crate::net::NetError as N;
-        match e {
-            N::UrlForbidden(m) => Error::UrlForbidden(m),
-            N::InvalidUrl(m) => Error::InvalidOptions(format!("invalid URL: {m}")),
-            N::SourceUnreachable { message, .. } => Error::SourceUnreachable(message),
-            N::SourceTooLarge(m) => Error::SourceTooLarge(m),
-            N::Io { context, source } => Error::Io { context, source },
-            other @ N::InvalidSecret(_) => Error::Internal(other.to_string()),
-        }
-    }
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;

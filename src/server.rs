@@ -12,7 +12,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use crate::api::{self, AppState};
 use crate::config::{Config, StorageKind};
 use crate::jobs::store::JobStore;
-use crate::jobs::worker::{self, Services};
+use crate::jobs::{self, Services};
 use crate::net::webhook::WebhookSecret;
 use crate::net::{UrlGuard, client::ClientOptions, client::guarded_client};
 use crate::storage::{LocalStore, ObjectStore, S3Config, S3Store};
@@ -105,7 +105,7 @@ impl Application {
         let sync_slots = Arc::new(tokio::sync::Semaphore::new(cfg.workers.max(1)));
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_uploads));
         let svc = Arc::new(Services::new(cfg, store, objects, http, guard, secret));
-        worker::recover(&svc).await?;
+        jobs::recover(&svc).await?;
         Ok(Application {
             listener,
             state: AppState {
@@ -136,8 +136,8 @@ impl Application {
         let role = svc.config.role;
         let (dispatcher, webhooks) = if role.runs_jobs() {
             (
-                Some(tokio::spawn(worker::run_dispatcher(svc.clone()))),
-                Some(tokio::spawn(worker::run_webhooks(svc.clone()))),
+                Some(tokio::spawn(jobs::run_dispatcher(svc.clone()))),
+                Some(tokio::spawn(jobs::run_webhooks(svc.clone()))),
             )
         } else {
             (None, None)
@@ -157,7 +157,7 @@ impl Application {
         .context("server")?;
         tracing::info!("shutting down: finishing running jobs");
         svc.begin_shutdown();
-        worker::drain(&svc, Duration::from_secs(svc.config.shutdown_grace_secs)).await;
+        jobs::drain(&svc, Duration::from_secs(svc.config.shutdown_grace_secs)).await;
         for task in [dispatcher, webhooks].into_iter().flatten() {
             task.abort();
         }

@@ -334,7 +334,7 @@ where
 }
 
 /// A new, empty `.incoming-*` file in `dir` (removed on drop).
-pub(crate) async fn incoming_file(dir: &Path) -> ApiResult<tempfile::TempPath> {
+async fn incoming_file(dir: &Path) -> ApiResult<tempfile::TempPath> {
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(ApiError::internal)?;
@@ -346,13 +346,13 @@ pub(crate) async fn incoming_file(dir: &Path) -> ApiResult<tempfile::TempPath> {
 }
 
 /// Write an upload body into `path` under the size cap; returns its size and SHA-256.
-/// With `arrival`, every chunk is made visible to readers of the file as it lands (the
-/// engine extracts while the upload arrives); without, writes are buffered.
+/// With `on_written`, every chunk is flushed and then announced with its length (the engine
+/// extracts while the upload arrives); without, writes are buffered.
 pub(crate) async fn write_upload<S>(
     mut stream: S,
     path: &Path,
     max_bytes: u64,
-    arrival: Option<&crate::media::growing::Arrival>,
+    on_written: Option<&(dyn Fn(u64) + Sync)>,
 ) -> ApiResult<(u64, String)>
 where
     S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
@@ -381,9 +381,9 @@ where
         }
         h.update(&chunk);
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
-        if let Some(a) = arrival {
+        if let Some(announce) = on_written {
             file.flush().await.map_err(ApiError::internal)?;
-            a.advance(chunk.len() as u64);
+            announce(chunk.len() as u64);
         }
     }
     file.flush().await.map_err(ApiError::internal)?;

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::jobs::worker::Services;
+use crate::jobs::Services;
 use error::ApiError;
 
 #[derive(Clone)]

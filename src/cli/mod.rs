@@ -3,6 +3,7 @@
 
 mod batch;
 mod extract;
+mod input;
 mod output;
 mod probe;
 

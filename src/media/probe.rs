@@ -60,9 +60,6 @@ pub struct ProbeInfo {
     /// Start of the default audio track relative to the container's start, in seconds.
     pub audio_offset: f64,
     pub tracks: Vec<TrackInfo>,
-    /// How a URL source was fetched (set by the front ends).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub fetch: Option<crate::media::source::FetchSummary>,
 }
 
 impl ProbeInfo {
