@@ -1,5 +1,6 @@
 //! audiotap: extract the audio track from video, exactly and safely.
 //!
+//! [`spec`] is the contract (what a caller asks of an extraction) that every layer speaks;
 //! [`media`] is the engine (synchronous, no I/O policy); [`cli`] is the command-line front
 //! end over it; [`storage`] keeps finished outputs (local folder or S3); [`net`] is
 //! outbound HTTP (SSRF guard, downloads, webhooks); [`jobs`], [`api`] and [`server`] make
@@ -13,6 +14,7 @@ pub mod jobs;
 pub mod media;
 pub mod net;
 pub mod server;
+pub mod spec;
 pub mod storage;
 
 pub use error::{Error, ErrorKind, Result};

@@ -23,7 +23,7 @@ pub struct Application {
 }
 
 fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
-    // One recorder per process; tests build several applications.
+    // One recorder per process, however many applications it builds.
     static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
         std::sync::OnceLock::new();
     HANDLE
@@ -123,10 +123,6 @@ impl Application {
             .expect("bound listener has an address")
     }
 
-    pub fn port(&self) -> u16 {
-        self.local_addr().port()
-    }
-
     /// Serve until `shutdown` resolves, then drain.
     pub async fn run_until(
         self,
@@ -205,4 +201,9 @@ pub fn serve(
         eprintln!("audiotap: listening on http://{}", app.local_addr());
         app.run_until(shutdown_signal()).await
     })
+}
+
+/// The HTTP API's OpenAPI document as YAML (`audiotap openapi`).
+pub fn openapi_yaml() -> String {
+    crate::api::openapi::yaml()
 }

@@ -166,9 +166,24 @@ impl<'ast> Visit<'ast> for Collector {
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        // Paths inside macro calls (`tokio::select!`, `format!`) are tokens, not syntax:
-        // pick out `crate::a::b` sequences.
-        let text = mac.tokens.to_string().replace(' ', "");
+        // Paths inside macro calls (`tokio::select!`, `format!`) are tokens, not syntax.
+        self.scan_tokens(&mac.tokens.to_string());
+        syn::visit::visit_macro(self, mac);
+    }
+
+    fn visit_attribute(&mut self, attr: &'ast syn::Attribute) {
+        // Attribute arguments name paths too (`#[openapi(paths(super::system::healthz))]`).
+        if let syn::Meta::List(list) = &attr.meta {
+            self.scan_tokens(&list.tokens.to_string());
+        }
+        syn::visit::visit_attribute(self, attr);
+    }
+}
+
+impl Collector {
+    /// Pick `crate::a::b` and `super::a` sequences out of unparsed tokens.
+    fn scan_tokens(&mut self, tokens: &str) {
+        let text = tokens.replace(' ', "");
         for start in ["crate::", "super::"] {
             for (i, _) in text.match_indices(start) {
                 let rest = &text[i..];
@@ -183,7 +198,6 @@ impl<'ast> Visit<'ast> for Collector {
                 self.record(segs);
             }
         }
-        syn::visit::visit_macro(self, mac);
     }
 }
 
@@ -236,8 +250,13 @@ fn load_from(src: &Path) -> BTreeMap<Vec<String>, File> {
 }
 
 /// Make `path` (as written in the file of module `at`) absolute: `crate::…` stays,
-/// `super::` climbs, `self::` stays in place.
-fn absolute(at: &[String], path: &[String]) -> Option<Vec<String>> {
+/// `super::` climbs, `self::` stays in place, and a path that starts with a child module
+/// of `at` (`use probe::ProbeInfo` in `media/mod.rs`) is relative to `at`.
+fn absolute(
+    files: &BTreeMap<Vec<String>, File>,
+    at: &[String],
+    path: &[String],
+) -> Option<Vec<String>> {
     let mut base: Vec<String> = at.to_vec();
     let mut rest = path;
     match rest.first().map(String::as_str) {
@@ -252,7 +271,14 @@ fn absolute(at: &[String], path: &[String]) -> Option<Vec<String>> {
                 rest = &rest[1..];
             }
         }
-        _ => return None,
+        Some(first) => {
+            let mut child = base.clone();
+            child.push(first.to_owned());
+            if !files.contains_key(&child) {
+                return None;
+            }
+        }
+        None => return None,
     }
     base.extend(rest.iter().cloned());
     Some(base)
@@ -276,7 +302,7 @@ fn resolve(
     let file = files.get(&module)?;
     if let Some(next) = path.get(n)
         && let Some(target) = file.reexports.get(next)
-        && let Some(abs) = absolute(&module, target)
+        && let Some(abs) = absolute(files, &module, target)
     {
         let mut abs = abs;
         abs.extend(path[n + 1..].iter().cloned());
@@ -293,7 +319,7 @@ fn graph(files: &BTreeMap<Vec<String>, File>) -> BTreeMap<Vec<String>, BTreeSet<
     for (module, file) in files {
         let edges = g.entry(module.clone()).or_default();
         for p in &file.paths {
-            let Some(abs) = absolute(&file.module, p) else {
+            let Some(abs) = absolute(files, &file.module, p) else {
                 continue;
             };
             // A parent naming its own child module (`mod x;` and `x::f()`) is the same

@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
-use crate::media::{Codec, Engine, Format, OutputSpec, SampleFormat};
+use crate::spec::{Codec, Engine, Format, OutputSpec, SampleFormat};
 
 /// Where a job's input comes from.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -119,7 +119,7 @@ fn with_system_routes(routes: Router<AppState>, state: AppState) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
-        .route("/openapi.json", get(system::openapi_json))
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         // Uploads are capped by our own streaming check (413 problem+json), not axum's.

@@ -16,7 +16,8 @@ use super::input::{self, CreateJobRequest, QueryOptions, Source, UploadOptions};
 use super::{AppState, Caller};
 use crate::jobs::Services;
 use crate::jobs::runner::{ArrivingUpload, Extraction, Run};
-use crate::media::{self, OutputSpec};
+use crate::media;
+use crate::spec::OutputSpec;
 
 /// Extract synchronously and stream the audio back (`audio/wav` or `audio/mp4`).
 #[utoipa::path(

@@ -1,11 +1,11 @@
-//! Liveness, readiness, Prometheus metrics, the OpenAPI document, and the fallbacks.
+//! Liveness, readiness, Prometheus metrics, and the fallbacks.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
@@ -70,12 +70,6 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-/// This API's OpenAPI document.
-#[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
-pub(crate) async fn openapi_json() -> Response {
-    Json(super::openapi::ApiDoc::openapi()).into_response()
 }
 
 pub(crate) async fn not_found() -> ApiError {

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::Error;
-use crate::media::{Codec, Engine, Format, Limits, OutputSpec, SampleFormat};
+use crate::media::Limits;
+use crate::spec::{Codec, Engine, Format, OutputSpec, SampleFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -121,9 +122,6 @@ pub struct ExtractArgs {
     /// Print a JSON report of what was written on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Replace OUTPUT if it exists (default: replace).
-    #[arg(long, hide = true)]
-    pub force: bool,
     /// Wall-time budget of the extraction in seconds: past it the job stops with
     /// `limit_exceeded` and leaves no output (default: none).
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
@@ -248,7 +246,7 @@ pub fn run() -> i32 {
             }
         },
         Command::Openapi => {
-            print!("{}", crate::api::openapi::yaml());
+            print!("{}", crate::server::openapi_yaml());
             0
         }
     }

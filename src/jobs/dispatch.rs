@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use uuid::Uuid;
 
 use super::Services;
 use super::failure::Failure;
+use super::lease::keep_lease;
 use super::model::{Job, JobError, JobStatus, StepStatus};
-use super::store::LeaseState;
+use super::publish::output_key;
 
 /// At start: put jobs a crash left running back in the queue and remove orphaned temp files.
 pub async fn recover(svc: &Services) -> anyhow::Result<()> {
@@ -191,46 +191,6 @@ async fn run_job(svc: Arc<Services>, mut job: Job, cancel: CancellationToken) {
     svc.job_ended(job.id);
     metrics::gauge!("audiotap_jobs_running").set(svc.running() as f64);
     svc.wake_jobs.notify_one();
-}
-
-/// Renew the lease every third of its length. When the store says the job was canceled
-/// (through the API of any node) or is no longer ours, cancel the attempt.
-async fn keep_lease(svc: Arc<Services>, id: Uuid, attempt: u32, stop: CancellationToken) {
-    let lease = svc.config.lease();
-    let mut tick = tokio::time::interval(lease / 3);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        match svc.store.renew_lease(id, &svc.node, attempt, lease).await {
-            Ok(LeaseState::Held) => {}
-            Ok(state) => {
-                tracing::info!(?state, "the job is no longer this attempt's: stopping it");
-                stop.cancel();
-                return;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot renew the job's lease; retrying"),
-        }
-    }
-}
-
-/// Write the attempt's progress; when the lease is gone (canceled, or taken over), stop.
-pub(super) async fn save(svc: &Services, job: &Job, stop: &CancellationToken) {
-    match svc.store.update_leased(job, svc.config.lease()).await {
-        Ok(true) => {}
-        Ok(false) => stop.cancel(),
-        Err(e) => tracing::warn!(error = %e, "cannot record the job's progress"),
-    }
-}
-
-/// Where attempt `attempt` of `job` stores its output: one key per attempt, so an attempt
-/// that lost the job can delete its own output without touching the published one.
-pub(super) fn output_key(job: &Job, attempt: u32) -> String {
-    format!(
-        "outputs/{}-{attempt}.{}",
-        job.id,
-        job.output_spec.format.extension()
-    )
 }
 
 fn requeue(job: &mut Job) {

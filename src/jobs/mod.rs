@@ -8,6 +8,7 @@
 
 pub mod dispatch;
 mod failure;
+mod lease;
 pub mod model;
 pub mod pgstore;
 mod publish;

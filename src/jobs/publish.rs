@@ -1,5 +1,5 @@
-//! Publishing an attempt's output to object storage: hashed, then put with retries that
-//! ride out a storage outage.
+//! Storing an attempt's output in object storage: under a key of its own, hashed, then put
+//! with retries that ride out a storage outage.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Services;
 use super::failure::Failure;
+use super::model::Job;
 use crate::storage::ObjectMeta;
 
 /// Publish the output, riding out a storage outage: transient failures are retried with
@@ -44,6 +45,16 @@ pub(super) async fn put_with_retry(
         }
         delay = (delay * 2).min(Duration::from_secs(30));
     }
+}
+
+/// Where attempt `attempt` of `job` stores its output: one key per attempt, so an attempt
+/// that lost the job can delete its own output without touching the published one.
+pub(super) fn output_key(job: &Job, attempt: u32) -> String {
+    format!(
+        "outputs/{}-{attempt}.{}",
+        job.id,
+        job.output_spec.format.extension()
+    )
 }
 
 /// SHA-256 (hex) and size of a file, read in 1 MiB blocks.

@@ -10,10 +10,10 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use super::Services;
-use super::dispatch::{output_key, save};
 use super::failure::Failure;
+use super::lease::save;
 use super::model::{Job, JobOutput, SourceKind, StepName, StepStatus};
-use super::publish::{put_with_retry, sha256_file};
+use super::publish::{output_key, put_with_retry, sha256_file};
 use super::runner::{Extraction, Run};
 use crate::media::{self, Report};
 

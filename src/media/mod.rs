@@ -12,20 +12,19 @@ pub(crate) mod isobmff;
 pub mod limits;
 mod pipeline;
 pub mod probe;
-pub mod spec;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::spec::{Codec, Engine, Format, OutputSpec, SampleFormat};
 use decode::secs_to_frames;
 use encode::Sink;
 use encode::m4a::{M4aCodec, M4aSink};
 use encode::wav::WavSink;
 pub use limits::Limits;
 pub use probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, probe};
-pub use spec::{Codec, Engine, Format, OutputSpec, SampleFormat};
 
 /// Which source track an extraction read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
