@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod error_code;
 pub mod jobs;
 pub mod media;
 pub mod net;
@@ -16,3 +17,4 @@ pub mod server;
 pub mod storage;
 
 pub use error::{Error, ErrorKind, Result};
+pub use error_code::ErrorCode;

@@ -2,10 +2,8 @@
 //! and webhook delivery.
 
 pub mod model;
-pub mod pgstore;
 pub mod store;
 pub mod worker;
 
 pub use model::{Job, JobStatus};
-pub use pgstore::PgStore;
-pub use store::{JobStore, SqliteStore};
+pub use store::{JobStore, PgStore, SqliteStore};

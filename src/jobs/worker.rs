@@ -52,14 +52,14 @@ pub struct Services {
 enum Failure {
     /// The client's input or options: the job fails with this code.
     Fatal {
-        code: String,
+        code: crate::ErrorCode,
         message: String,
     },
     /// Storage or I/O trouble that may pass: retried while attempts remain, then the job
     /// fails with `code` (`io_error` for a local I/O failure such as a full disk,
     /// `internal` otherwise).
     Transient {
-        code: &'static str,
+        code: crate::ErrorCode,
         message: String,
     },
     Canceled,
@@ -71,7 +71,7 @@ impl Failure {
     /// A transient failure on our side, reported as `internal` once retries are spent.
     fn transient(message: impl Into<String>) -> Failure {
         Failure::Transient {
-            code: "internal",
+            code: crate::ErrorCode::Internal,
             message: message.into(),
         }
     }
@@ -82,7 +82,7 @@ impl From<crate::Error> for Failure {
         match e {
             crate::Error::Canceled => Failure::Canceled,
             e if e.is_client_error() => Failure::Fatal {
-                code: e.code().into(),
+                code: e.code(),
                 message: e.to_string(),
             },
             e => Failure::Transient {
@@ -291,16 +291,13 @@ async fn run_job(svc: Arc<Services>, mut job: Job) {
         Err(Failure::Transient { message, .. }) if job.attempts < svc.config.job_max_attempts => {
             tracing::warn!(%message, attempt = job.attempts, "transient failure; the job will be retried");
             job.error = Some(JobError {
-                code: "retrying".into(),
+                code: crate::ErrorCode::Retrying,
                 message,
             });
             requeue(&mut job);
         }
         Err(Failure::Transient { code, message }) => {
-            job.error = Some(JobError {
-                code: code.into(),
-                message,
-            });
+            job.error = Some(JobError { code, message });
             job.finish(JobStatus::Failed);
         }
         Err(Failure::Fatal { code, message }) => {
@@ -448,7 +445,7 @@ async fn execute(
             let p = svc.upload_path(job.id);
             if !p.exists() {
                 return Err(Failure::Fatal {
-                    code: "source_missing".into(),
+                    code: crate::ErrorCode::SourceMissing,
                     message: "the uploaded file is gone".into(),
                 });
             }
@@ -468,8 +465,8 @@ async fn execute(
             let outcome = tokio::select! {
                 r = tokio::time::timeout(timeout, fetch) => match r {
                     Ok(Ok(outcome)) => outcome,
-                    Ok(Err(e)) => return Err(Failure::Fatal { code: e.code().into(), message: e.to_string() }),
-                    Err(_) => return Err(Failure::Fatal { code: "source_unreachable".into(), message: format!("the download did not finish within {} s", timeout.as_secs()) }),
+                    Ok(Err(e)) => return Err(Failure::Fatal { code: e.code(), message: e.to_string() }),
+                    Err(_) => return Err(Failure::Fatal { code: crate::ErrorCode::SourceUnreachable, message: format!("the download did not finish within {} s", timeout.as_secs()) }),
                 },
                 _ = wait_flag(cancel) => return Err(if svc.is_shutting_down() { Failure::Shutdown } else { Failure::Canceled }),
             };
@@ -537,7 +534,7 @@ async fn execute(
                 if tokio::time::Instant::now() > deadline {
                     cancel.store(true, Ordering::Relaxed);
                     let _ = (&mut task).await;
-                    return Err(Failure::Fatal { code: "job_timeout".into(), message: format!("the extraction took longer than {} s", svc.config.job_timeout_secs) });
+                    return Err(Failure::Fatal { code: crate::ErrorCode::JobTimeout, message: format!("the extraction took longer than {} s", svc.config.job_timeout_secs) });
                 }
                 job.progress = f64::from_bits(progress.load(Ordering::Relaxed)) * 0.95;
                 job.updated_at = OffsetDateTime::now_utc();
@@ -590,7 +587,7 @@ async fn fetch_upload(svc: &Services, key: &str, dest: &std::path::Path) -> Resu
         Ok(b) => b,
         Err(crate::storage::StorageError::NotFound(_)) => {
             return Err(Failure::Fatal {
-                code: "source_missing".into(),
+                code: crate::ErrorCode::SourceMissing,
                 message: "the uploaded file is gone".into(),
             });
         }

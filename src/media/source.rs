@@ -74,11 +74,11 @@ pub fn resolve(input: &str, limits: &Limits) -> Result<LocalInput> {
             display: input.to_string(),
             fetch: None,
         }),
-        Ok(_) => Err(Error::io(
-            format!("cannot read {input}"),
+        Ok(_) => Err(Error::unreadable(
+            input,
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
         )),
-        Err(e) => Err(Error::io(format!("cannot read {input}"), e)),
+        Err(e) => Err(Error::unreadable(input, e)),
     }
 }
 
