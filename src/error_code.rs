@@ -135,13 +135,6 @@ registry! {
     Config = "config" => 500, permanent;
 }
 
-impl ErrorCode {
-    /// True for 4xx codes: the request or its media must change before it can succeed.
-    pub const fn is_client_error(self) -> bool {
-        self.http_status() < 500
-    }
-}
-
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

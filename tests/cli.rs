@@ -699,11 +699,11 @@ fn missing_or_unreadable_input_is_source_unreachable() {
     let dir = tmpdir();
     let missing = s(&dir.path().join("nope.mp4"));
     let out = s(&dir.path().join("o.wav"));
-    let r = audiotap(&["extract", &missing, "-o", &out]);
+    let r = audiotap(["extract", &missing, "-o", &out]);
     r.assert_error(1, Some("source_unreachable"));
     assert!(r.stderr.contains("nope.mp4"), "{}", r.describe());
     let folder = s(dir.path());
-    audiotap(&["probe", &folder]).assert_error(1, Some("source_unreachable"));
+    audiotap(["probe", &folder]).assert_error(1, Some("source_unreachable"));
     must_fail(&["extract", &folder], 1, Some("source_unreachable")).unwrap();
 }
 

@@ -208,4 +208,66 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(resp.extensions().get::<Cause>().is_none());
     }
+
+    /// What the logging middleware writes, captured.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_middleware_logs_an_internal_error_once_and_client_errors_never() {
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = axum::Router::new()
+            .route(
+                "/internal",
+                get(|| async {
+                    // Built, converted and discarded before the one that is answered.
+                    let _ = ApiError::internal("a discarded error");
+                    Err::<(), _>(ApiError::from(crate::Error::Internal(
+                        "disk on fire".into(),
+                    )))
+                }),
+            )
+            .route(
+                "/client",
+                get(|| async { Err::<(), _>(ApiError::invalid_request("bad query")) }),
+            )
+            .layer(axum::middleware::from_fn(log_internal_errors));
+        for (path, status) in [("/internal", 500), ("/client", 400)] {
+            let req = axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status().as_u16(), status, "{path}");
+        }
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text.lines().filter(|l| l.contains("ERROR")).count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("disk on fire"), "{text}");
+        assert!(
+            !text.contains("a discarded error") && !text.contains("bad query"),
+            "{text}"
+        );
+    }
 }
