@@ -10,6 +10,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod error_code;
 pub mod jobs;
 pub mod media;
 pub mod net;
@@ -18,3 +19,4 @@ pub mod spec;
 pub mod storage;
 
 pub use error::{Error, ErrorKind, Result};
+pub use error_code::ErrorCode;

@@ -50,11 +50,11 @@ pub(crate) async fn extract(
     let svc = state.svc.clone();
     let Ok(permit) = state.sync_slots.clone().try_acquire_owned() else {
         metrics::counter!("audiotap_rejected_total", "reason" => "sync_busy").increment(1);
-        return Err(ApiError::unavailable(
-            "busy",
+        return Err(ApiError::new(
+            crate::ErrorCode::Busy,
             "all synchronous extraction slots are busy",
-            2,
-        ));
+        )
+        .retry_after(2));
     };
     let tmp = svc.config.tmp_dir();
     tokio::fs::create_dir_all(&tmp)
@@ -96,7 +96,7 @@ async fn extract_arriving(
     t0: Instant,
 ) -> ApiResult<Response> {
     let q: QueryOptions = serde_urlencoded::from_str(req.uri().query().unwrap_or(""))
-        .map_err(|e| ApiError::bad_request("invalid_options", format!("query: {e}")))?;
+        .map_err(|e| ApiError::new(crate::ErrorCode::InvalidOptions, format!("query: {e}")))?;
     let spec = q.spec();
     spec.validate()?;
     let declared = req
@@ -125,7 +125,7 @@ async fn extract_multipart(
     use axum::extract::{FromRequest, Multipart};
     let mut mp = Multipart::from_request(req, &())
         .await
-        .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+        .map_err(|e| ApiError::invalid_request(e.body_text()))?;
     let mut options: Option<UploadOptions> = None;
     let mut streamed: Option<(Finished, std::time::Duration)> = None;
     let mut spooled: Option<tempfile::TempPath> = None;

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::ErrorCode;
 use crate::jobs::model::JobStatus;
 
 #[derive(Serialize, ToSchema)]
@@ -78,8 +79,7 @@ pub(crate) async fn not_found() -> ApiError {
 
 pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this route does not take that method",
     )
 }

@@ -54,11 +54,11 @@ pub(crate) fn resolve(input: &str, limits: &Limits) -> Result<LocalInput> {
             display: input.to_string(),
             fetch: None,
         }),
-        Ok(_) => Err(Error::io(
-            format!("cannot read {input}"),
+        Ok(_) => Err(Error::unreadable(
+            input,
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
         )),
-        Err(e) => Err(Error::io(format!("cannot read {input}"), e)),
+        Err(e) => Err(Error::unreadable(input, e)),
     }
 }
 
@@ -170,6 +170,5 @@ fn net_error(url: &str, e: NetError) -> Error {
         }
         NetError::SourceTooLarge(m) => Error::SourceTooLarge(m),
         NetError::Io { context, source } => Error::Io { context, source },
-        other @ NetError::InvalidSecret(_) => Error::Internal(other.to_string()),
     }
 }

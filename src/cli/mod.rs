@@ -227,7 +227,8 @@ pub fn run() -> i32 {
                 .unwrap_or("invalid arguments")
                 .trim_start_matches("error: ");
             eprintln!(
-                "audiotap: error[invalid_options]: {} (see audiotap --help)",
+                "audiotap: error[{}]: {} (see audiotap --help)",
+                crate::ErrorCode::InvalidOptions,
                 one_line(first)
             );
             return 2;
@@ -241,7 +242,11 @@ pub fn run() -> i32 {
         Command::Serve(args) => match crate::server::serve(args.config.as_deref(), args.role) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("audiotap: error[config]: {}", one_line(&format!("{e:#}")));
+                eprintln!(
+                    "audiotap: error[{}]: {}",
+                    crate::ErrorCode::Config,
+                    one_line(&format!("{e:#}"))
+                );
                 1
             }
         },

@@ -15,6 +15,7 @@ use super::failure::Failure;
 use super::lease::keep_lease;
 use super::model::{Job, JobError, JobStatus, StepStatus};
 use super::publish::output_key;
+use crate::ErrorCode;
 
 /// At start: put jobs a crash left running back in the queue and remove orphaned temp files.
 pub async fn recover(svc: &Services) -> anyhow::Result<()> {
@@ -122,16 +123,13 @@ async fn run_job(svc: Arc<Services>, mut job: Job, cancel: CancellationToken) {
         Err(Failure::Transient { message, .. }) if job.attempts < svc.config.job_max_attempts => {
             tracing::warn!(%message, attempt = job.attempts, "transient failure; the job will be retried");
             job.error = Some(JobError {
-                code: "retrying".into(),
+                code: ErrorCode::Retrying,
                 message,
             });
             requeue(&mut job);
         }
         Err(Failure::Transient { code, message }) => {
-            job.error = Some(JobError {
-                code: code.into(),
-                message,
-            });
+            job.error = Some(JobError { code, message });
             job.finish(JobStatus::Failed);
         }
         Err(Failure::Fatal { code, message }) => {

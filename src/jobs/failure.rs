@@ -1,18 +1,20 @@
 //! [`Failure`]: why a job attempt ended without success, and so what the dispatcher does
 //! with the job (fail it, retry it, mark it canceled, or put it back for another node).
 
+use crate::ErrorCode;
+
 /// Why a job attempt ended without success.
 pub(super) enum Failure {
     /// The client's input or options: the job fails with this code.
     Fatal {
-        code: String,
+        code: ErrorCode,
         message: String,
     },
     /// Storage or I/O trouble that may pass: retried while attempts remain, then the job
     /// fails with `code` (`io_error` for a local I/O failure such as a full disk,
     /// `internal` otherwise).
     Transient {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
     Canceled,
@@ -24,7 +26,7 @@ impl Failure {
     /// A transient failure on our side, reported as `internal` once retries are spent.
     pub(super) fn transient(message: impl Into<String>) -> Failure {
         Failure::Transient {
-            code: "internal",
+            code: ErrorCode::Internal,
             message: message.into(),
         }
     }
@@ -44,7 +46,7 @@ impl From<crate::Error> for Failure {
         match e {
             crate::Error::Canceled => Failure::Canceled,
             e if e.is_client_error() => Failure::Fatal {
-                code: e.code().into(),
+                code: e.code(),
                 message: e.to_string(),
             },
             e => Failure::Transient {
@@ -58,7 +60,7 @@ impl From<crate::Error> for Failure {
 impl From<crate::net::NetError> for Failure {
     fn from(e: crate::net::NetError) -> Self {
         Failure::Fatal {
-            code: e.code().into(),
+            code: e.code(),
             message: e.to_string(),
         }
     }

@@ -10,7 +10,6 @@ pub mod dispatch;
 mod failure;
 mod lease;
 pub mod model;
-pub mod pgstore;
 mod publish;
 pub mod runner;
 mod services;
@@ -21,7 +20,6 @@ pub mod webhooks;
 
 pub use dispatch::{drain, recover, run_dispatcher};
 pub use model::{Job, JobStatus};
-pub use pgstore::PgStore;
 pub use services::Services;
-pub use store::{JobStore, SqliteStore};
+pub use store::{JobStore, PgStore, SqliteStore};
 pub use webhooks::run_webhooks;

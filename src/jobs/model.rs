@@ -131,7 +131,7 @@ pub struct JobOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobError {
     /// Stable machine-readable code (`no_audio_track`, `invalid_media`, ...).
-    pub code: String,
+    pub code: crate::ErrorCode,
     pub message: String,
 }
 

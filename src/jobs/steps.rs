@@ -15,6 +15,7 @@ use super::lease::save;
 use super::model::{Job, JobOutput, SourceKind, StepName, StepStatus};
 use super::publish::{output_key, put_with_retry, sha256_file};
 use super::runner::{Extraction, Run};
+use crate::ErrorCode;
 use crate::media::{self, Report};
 
 /// Run the attempt's steps; `Ok` once the output is stored (not yet published).
@@ -85,7 +86,7 @@ async fn fetch(
 
 fn source_missing() -> Failure {
     Failure::Fatal {
-        code: "source_missing".into(),
+        code: ErrorCode::SourceMissing,
         message: "the uploaded file is gone".into(),
     }
 }
@@ -167,7 +168,7 @@ async fn extract(
                     cancel.cancel();
                     let _ = (&mut done).await;
                     return Err(Failure::Fatal {
-                        code: "job_timeout".into(),
+                        code: ErrorCode::JobTimeout,
                         message: format!("the extraction took longer than {} s", svc.config.job_timeout_secs),
                     });
                 }
