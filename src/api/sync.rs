@@ -73,7 +73,15 @@ pub(crate) async fn extract(
                 .map_err(ApiError::internal)?
                 .into_temp_path();
             let opts = crate::net::range::RangeOptions::new(svc.config.max_upload_bytes);
-            let fetch = crate::net::range::fetch_source(&svc.http, &svc.guard, &url, &dest, &opts);
+            let mut planner = crate::media::mp4::AudioRanges::default();
+            let fetch = crate::net::range::fetch_source(
+                &svc.http,
+                &svc.guard,
+                &url,
+                &dest,
+                &opts,
+                &mut planner,
+            );
             tokio::time::timeout(
                 std::time::Duration::from_secs(svc.config.fetch_timeout_secs),
                 fetch,

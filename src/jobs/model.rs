@@ -104,7 +104,7 @@ pub struct JobSource {
     /// For a URL source: how it was read (`range`: only `moov` and the audio's chunks) and
     /// the bytes fetched against the source's size.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub fetch: Option<crate::media::source::FetchSummary>,
+    pub fetch: Option<crate::net::FetchSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

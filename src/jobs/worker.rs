@@ -464,7 +464,15 @@ async fn execute(
                 .into_temp_path();
             let timeout = Duration::from_secs(svc.config.fetch_timeout_secs);
             let opts = crate::net::range::RangeOptions::new(svc.config.max_upload_bytes);
-            let fetch = crate::net::range::fetch_source(&svc.http, &svc.guard, &url, &dest, &opts);
+            let mut planner = crate::media::mp4::AudioRanges::default();
+            let fetch = crate::net::range::fetch_source(
+                &svc.http,
+                &svc.guard,
+                &url,
+                &dest,
+                &opts,
+                &mut planner,
+            );
             let outcome = tokio::select! {
                 r = tokio::time::timeout(timeout, fetch) => match r {
                     Ok(Ok(outcome)) => outcome,

@@ -8,8 +8,8 @@ pub mod decode;
 pub(crate) mod dsp;
 pub(crate) mod encode;
 pub mod growing;
-pub(crate) mod isobmff;
 pub mod limits;
+pub mod mp4;
 mod pipeline;
 pub mod probe;
 pub mod source;
@@ -67,7 +67,7 @@ pub struct Report {
     pub bytes_written: u64,
     /// How a URL source was fetched (bytes fetched against its size).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub fetch: Option<source::FetchSummary>,
+    pub fetch: Option<crate::net::FetchSummary>,
 }
 
 /// Hooks a caller may pass to follow or stop a running extraction.
@@ -155,7 +155,7 @@ fn try_copy(
     // is copied by audiotap's own box writer (chunks copied whole, no per-packet work);
     // anything it does not model goes through FFmpeg's demuxer and muxer.
     let native = if info.container == "mp4" {
-        encode::mp4copy::copy_track(input, track.index, output, limits.max_output_bytes)?
+        mp4::copy_track(input, track.index, output, limits.max_output_bytes)?
     } else {
         None
     };

@@ -12,6 +12,7 @@ use reqwest::Url;
 
 use crate::error::{Error, Result};
 use crate::media::Limits;
+use crate::net::FetchSummary;
 
 /// A readable local file for the engine, possibly a spooled copy.
 #[derive(Debug)]
@@ -22,28 +23,6 @@ pub struct LocalInput {
     pub display: String,
     /// How a URL source was fetched.
     pub fetch: Option<FetchSummary>,
-}
-
-/// How a remote source was read: bytes fetched against the source's size.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct FetchSummary {
-    pub method: FetchMethod,
-    /// Body bytes received from the source.
-    pub bytes_fetched: u64,
-    /// Size of the source, when the server stated it.
-    pub source_size: Option<u64>,
-    /// HTTP requests made.
-    pub requests: u32,
-}
-
-/// `range`: only `moov` and the audio's chunks were fetched; `full`: the whole source.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum FetchMethod {
-    Range,
-    Full,
 }
 
 impl LocalInput {
@@ -168,7 +147,12 @@ fn download(url: &str, limits: &Limits) -> Result<LocalInput> {
     let opts = crate::net::range::RangeOptions::new(limits.max_input_bytes);
     let outcome = rt
         .block_on(crate::net::range::fetch_source(
-            &client, &guard, url, &tmp, &opts,
+            &client,
+            &guard,
+            url,
+            &tmp,
+            &opts,
+            &mut crate::media::mp4::AudioRanges::default(),
         ))
         .map_err(|e| match Error::from(e) {
             Error::SourceUnreachable(m) => Error::SourceUnreachable(format!("{url}: {m}")),
