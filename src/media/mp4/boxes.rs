@@ -69,6 +69,7 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Option<BoxHeader> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Child<'a> {
     pub(crate) header: BoxHeader,
+    /// The header's type, at hand.
     pub(crate) kind: [u8; 4],
     pub(crate) body: &'a [u8],
     /// The whole box, header included, as it stands in the parent.

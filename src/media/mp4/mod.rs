@@ -1,15 +1,14 @@
-//! audiotap's own ISO-BMFF (MP4/MOV) reader: box headers are parsed in [`boxes`] and
-//! nowhere else; everything that needs to look inside an MP4 without a demuxer goes
-//! through this module.
+//! audiotap's own ISO-BMFF (MP4/MOV) reader: box headers are parsed in `boxes` and nowhere
+//! else; everything that looks inside an MP4 without a demuxer goes through this module.
 //!
-//! - [`boxes`]: the bounded header parser and the walks over children and top-level boxes.
-//! - [`tables`]: the `trak` fields read (handler, headers, edit list, sample tables).
-//! - [`tracks`]: each track's edit list as a presentation, and its language (for the
+//! - `boxes`: the bounded header parser and the walks over children and top-level boxes.
+//! - `tables`: the `trak` fields read (handler, headers, edit list, sample tables).
+//! - `tracks`: each track's edit list as a presentation, and its language (for the
 //!   Symphonia adapter, which applies neither).
-//! - [`fragments`]: track durations of a fragmented MP4.
-//! - [`remux`]: stream copy of one audio track into an M4A.
-//! - [`chunks`]: where the audio lies, as a [`crate::sparse::Planner`] for the HTTP Range
-//!   reader.
+//! - `fragments`: track durations of a fragmented MP4.
+//! - `remux`: stream copy of one audio track into an M4A.
+//! - `chunks`: where the audio lies, as a [`crate::sparse::Planner`] ([`AudioRanges`])
+//!   for the HTTP Range reader.
 
 pub(crate) mod boxes;
 pub(crate) mod chunks;

@@ -1,8 +1,9 @@
-//! Stream copy of one AAC/ALAC track of an MP4/MOV into an M4A without a demuxer: the
-//! track's boxes are copied from the source `moov` (sample tables untouched, chunk offsets
-//! rewritten, other tracks dropped) and its chunks are copied into `mdat` with
-//! `copy_file_range` (std's `io::copy` between files), coalescing touching chunks. No packet
-//! is parsed or allocated: an audio-only source costs about one read of the file.
+//! Stream copy (a remux: no packet decoded or re-encoded) of one AAC/ALAC track of an
+//! MP4/MOV into an M4A without a demuxer: the track's boxes are copied from the source
+//! `moov` byte for byte (sample tables untouched, chunk offsets rewritten, other tracks
+//! dropped) and its chunks are copied into `mdat` with `copy_file_range` (std's `io::copy`
+//! between files), coalescing touching chunks. No packet is parsed or allocated: an
+//! audio-only source costs about one read of the file.
 //!
 //! The layout is faststart (`ftyp`, `moov`, `mdat`), so the result streams. Like the FFmpeg
 //! copy it replaces, the track's start offset (a leading empty edit) is dropped and the
