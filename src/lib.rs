@@ -4,7 +4,8 @@
 //! [`media`] is the engine (synchronous, no I/O policy); [`cli`] is the command-line front
 //! end over it; [`storage`] keeps finished outputs (local folder or S3); [`net`] is
 //! outbound HTTP (SSRF guard, downloads, webhooks); [`jobs`], [`api`] and [`server`] make
-//! the HTTP service.
+//! the HTTP service. [`sparse`] is what `net` and `media` share without importing each
+//! other: which parts of a remote file to fetch.
 
 pub mod api;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod jobs;
 pub mod media;
 pub mod net;
 pub mod server;
+pub mod sparse;
 pub mod spec;
 pub mod storage;
 

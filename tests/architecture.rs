@@ -16,10 +16,8 @@ use syn::visit::Visit;
 struct File {
     rel: String,
     module: Vec<String>,
-    /// Paths named in the file, each as written (`crate`/`super`/`self` first).
+    /// Paths named in the file, each as written (aliases from `use` lines expanded).
     paths: Vec<Vec<String>>,
-    /// External crates named at the start of a path (`tokio`, `reqwest`, ...).
-    externs: BTreeSet<String>,
     /// `pub use` re-exports: exported name -> the path it points to.
     reexports: HashMap<String, Vec<String>>,
 }
@@ -98,7 +96,6 @@ fn use_paths(tree: &syn::UseTree, prefix: &mut Vec<String>, out: &mut Vec<(Vec<S
 #[derive(Default)]
 struct Collector {
     paths: Vec<Vec<String>>,
-    externs: BTreeSet<String>,
     reexports: HashMap<String, Vec<String>>,
     /// Names bound by `use` at the top of the file (`name -> full path`), so that a later
     /// `name::item` in code resolves through them.
@@ -106,6 +103,17 @@ struct Collector {
 }
 
 const RELATIVE: [&str; 3] = ["crate", "super", "self"];
+
+/// External crates a file names: paths whose first segment is neither `crate`, `super`,
+/// `self` nor a child module of the file's own module.
+fn externs(files: &BTreeMap<Vec<String>, File>, file: &File) -> BTreeSet<String> {
+    file.paths
+        .iter()
+        .filter(|p| absolute(files, &file.module, p).is_none())
+        .filter_map(|p| p.first().cloned())
+        .filter(|first| !RELATIVE.contains(&first.as_str()))
+        .collect()
+}
 
 impl Collector {
     fn record(&mut self, path: Vec<String>) {
@@ -117,7 +125,9 @@ impl Collector {
             p.extend(path.into_iter().skip(1));
             self.paths.push(p);
         } else if first.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
-            self.externs.insert(first.clone());
+            // A child module (`pipeline::run`) or an external crate (`tokio::spawn`):
+            // which one is known once every file is read.
+            self.paths.push(path);
         }
     }
 }
@@ -241,7 +251,6 @@ fn load_from(src: &Path) -> BTreeMap<Vec<String>, File> {
                 rel,
                 module,
                 paths: c.paths,
-                externs: c.externs,
                 reexports: c.reexports,
             },
         );
@@ -391,7 +400,7 @@ fn layer_violations(files: &BTreeMap<Vec<String>, File>) -> Vec<String> {
                 wrong.push(format!("{} names {}", name(files, from), name(files, to)));
             }
         }
-        for c in &files[from].externs {
+        for c in &externs(files, &files[from]) {
             if crates.contains(&c.as_str()) {
                 wrong.push(format!("{} names the crate {c}", name(files, from)));
             }
@@ -546,4 +555,18 @@ fn the_checker_follows_re_exports_and_finds_circles() {
     write("media/mod.rs", "mod a;\nmod b;\nmod c;\npub use b::B;\n");
     let found = cycles(&load_from(dir.path()));
     assert_eq!(found, ["media/a.rs <-> media/b.rs <-> media/c.rs"]);
+
+    // So is a parent that calls its child while the child uses what the parent defines.
+    write("media/c.rs", "pub fn h() {}\n");
+    write("media/b.rs", "pub struct B;\n");
+    write(
+        "media/mod.rs",
+        "mod a;\nmod b;\nmod c;\npub use b::B;\npub struct Control;\npub fn run() { a::f(B) }\n",
+    );
+    write(
+        "media/a.rs",
+        "use super::{B, Control};\npub fn f(_: B) { let _ = Control; }\n",
+    );
+    let found = cycles(&load_from(dir.path()));
+    assert_eq!(found, ["media/a.rs <-> media/mod.rs"]);
 }

@@ -165,6 +165,76 @@ fn probe_human_output() {
     }
 }
 
+/// An MP4 whose audio languages only its `mdhd` boxes state (Symphonia does not read
+/// them): probe reports them, and `--language fra` selects the track FFmpeg's
+/// `-map 0:m:language:fra` selects, on both engines and in a stream copy.
+#[test]
+fn mp4_languages_come_from_mdhd() {
+    let f = fixture("mp4_multi.mp4");
+    let p = probe(f).unwrap();
+    assert_eq!(p["engine"], "symphonia", "{p}");
+    let languages: Vec<&Value> = p["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "audio")
+        .map(|t| &t["language"])
+        .collect();
+    assert_eq!(languages, ["eng", "fra"], "{p}");
+
+    let dir = tmpdir();
+    let reference = |language: &str| {
+        let out = dir.path().join(format!("ref-{language}.wav"));
+        let map = format!("0:m:language:{language}");
+        #[rustfmt::skip]
+        let args = [
+            "-v", "error", "-nostdin", "-y", "-i", &s(&f.path), "-map", &map, "-c:a", "pcm_s16le",
+            "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact", &s(&out),
+        ];
+        tool("ffmpeg", args).ok();
+        read_wav(&out).unwrap()
+    };
+    let (fra, eng) = (reference("fra"), reference("eng"));
+    for engine in ["symphonia", "ffmpeg"] {
+        let out = dir.path().join(format!("{engine}.wav"));
+        let job = Job {
+            language: Some("fra".into()),
+            engine: Some(engine),
+            ..Job::default()
+        };
+        let report = extract(&f.path, &out, &job, &["--json"]).ok().json();
+        assert_eq!(report["engine"], engine, "{report}");
+        assert_eq!(report["source"]["language"], "fra", "{report}");
+        assert_eq!(report["source"]["track"], 1, "{report}");
+        let wav = read_wav(&out).unwrap();
+        let c = compare(&fra, &wav, 2048);
+        assert!(c.min_snr > 40.0, "{engine}: against fra {c:?}");
+        let c = compare(&eng, &wav, 2048);
+        assert!(
+            c.min_snr < 10.0,
+            "{engine}: the eng track was extracted: {c:?}"
+        );
+    }
+    let m4a = dir.path().join("fra.m4a");
+    let report = audiotap([
+        "extract",
+        &s(&f.path),
+        "-o",
+        &s(&m4a),
+        "--language",
+        "fra",
+        "--json",
+    ])
+    .ok()
+    .json();
+    assert_eq!(report["copied"], true, "{report}");
+    assert_eq!(
+        packet_md5s(&m4a, 0, true),
+        packet_md5s(&f.path, 1, true),
+        "the copy is not the fra track"
+    );
+}
+
 #[test]
 fn auto_engine_prefers_symphonia_where_supported() {
     let mut fails = Vec::new();

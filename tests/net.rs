@@ -1,4 +1,4 @@
-//! Outbound networking: SSRF guard, guarded client, downloads and webhooks.
+//! Outbound networking: SSRF guard, guarded client and webhooks (URL sources: tests/range.rs).
 //!
 //! Every server here binds 127.0.0.1:0. Forbidden destinations must be refused by the guard
 //! before any connection: the tests check the error is `url_forbidden` (not a connection
@@ -13,15 +13,15 @@ use std::time::Duration;
 use audiotap::net::client::resolve_checked;
 use audiotap::net::webhook::parse_retry_after;
 use audiotap::net::{
-    ClientOptions, DeliveryAttempt, NetError, RetrySchedule, UrlGuard, WebhookSecret, deliver_once,
-    download_to_file, guarded_client, sign, verify,
+    ClientOptions, DeliveryAttempt, RetrySchedule, UrlGuard, WebhookSecret, deliver_once,
+    guarded_client, sign, verify,
 };
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use rand::SeedableRng;
 use reqwest::Url;
 
@@ -426,20 +426,9 @@ async fn resolver_refuses_when_any_address_is_forbidden() {
 
 // ---------------------------------------------------------------- test servers
 
+/// A count of the requests a test server received.
 #[derive(Clone, Default)]
 struct Hits(Arc<AtomicUsize>);
-
-impl Hits {
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-const PAYLOAD_LEN: usize = 100_000;
-
-fn payload() -> Vec<u8> {
-    (0..PAYLOAD_LEN).map(|i| (i % 251) as u8).collect()
-}
 
 async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -448,330 +437,6 @@ async fn serve(app: Router) -> SocketAddr {
         axum::serve(listener, app).await.unwrap();
     });
     addr
-}
-
-/// A media server. `/redirect-to?u=URL` answers 302 to URL.
-async fn media_server() -> (SocketAddr, Hits) {
-    let hits = Hits::default();
-    let app = Router::new()
-        .route(
-            "/file.mp4",
-            get(|| async { ([(header::CONTENT_TYPE, "video/mp4")], payload()) }),
-        )
-        .route(
-            "/chunked",
-            get(|| async {
-                // No Content-Length: 20 chunks of 10 000 bytes.
-                let chunks =
-                    (0..20).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![7u8; 10_000])));
-                Body::from_stream(futures_util::stream::iter(chunks))
-            }),
-        )
-        .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
-        .route(
-            "/redirect-to",
-            get(
-                |axum::extract::Query(q): axum::extract::Query<
-                    std::collections::HashMap<String, String>,
-                >| async move { Redirect::to(&q["u"]) },
-            ),
-        )
-        .route("/loop", get(|| async { Redirect::to("/loop") }))
-        .layer(axum::middleware::from_fn_with_state(
-            hits.clone(),
-            |State(hits): State<Hits>,
-             req: axum::extract::Request,
-             next: axum::middleware::Next| async move {
-                hits.0.fetch_add(1, Ordering::SeqCst);
-                next.run(req).await
-            },
-        ));
-    (serve(app).await, hits)
-}
-
-/// A bare TCP listener that counts the connections it accepts.
-async fn counting_listener() -> (SocketAddr, Hits) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hits = Hits::default();
-    let h = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            h.0.fetch_add(1, Ordering::SeqCst);
-            drop(sock);
-        }
-    });
-    (addr, hits)
-}
-
-// ---------------------------------------------------------------- downloads
-
-#[tokio::test]
-async fn downloads_from_an_allowlisted_loopback_server() {
-    let (addr, hits) = media_server().await;
-    let g = guard(&["127.0.0.1"]);
-    let c = client(&g);
-    let dir = tempfile::tempdir().unwrap();
-    let dest = dir.path().join("in.mp4");
-    let url = format!("http://{addr}/file.mp4");
-    let info = download_to_file(&c, &g, &url, &dest, 1 << 20)
-        .await
-        .unwrap();
-    assert_eq!(info.bytes, PAYLOAD_LEN as u64);
-    assert_eq!(info.content_type.as_deref(), Some("video/mp4"));
-    assert_eq!(info.final_url, url);
-    assert_eq!(std::fs::read(&dest).unwrap(), payload());
-    assert_eq!(hits.count(), 1);
-
-    // Exactly at the limit is fine.
-    let info = download_to_file(&c, &g, &url, &dest, PAYLOAD_LEN as u64)
-        .await
-        .unwrap();
-    assert_eq!(info.bytes, PAYLOAD_LEN as u64);
-}
-
-#[tokio::test]
-async fn content_length_over_the_cap_is_refused() {
-    let (addr, _) = media_server().await;
-    let g = guard(&["127.0.0.1"]);
-    let dir = tempfile::tempdir().unwrap();
-    let dest = dir.path().join("in.mp4");
-    let err = download_to_file(
-        &client(&g),
-        &g,
-        &format!("http://{addr}/file.mp4"),
-        &dest,
-        PAYLOAD_LEN as u64 - 1,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.code(), "source_too_large", "{err}");
-    assert!(!dest.exists());
-}
-
-#[tokio::test]
-async fn chunked_body_over_the_cap_is_cut_while_streaming() {
-    let (addr, _) = media_server().await;
-    let g = guard(&["127.0.0.1"]);
-    let c = client(&g);
-    let dir = tempfile::tempdir().unwrap();
-    let dest = dir.path().join("in.bin");
-    let url = format!("http://{addr}/chunked");
-    let err = download_to_file(&c, &g, &url, &dest, 150_000)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "source_too_large", "{err}");
-    assert!(!dest.exists(), "partial file removed");
-    // Under the cap the same body downloads whole.
-    let info = download_to_file(&c, &g, &url, &dest, 200_000)
-        .await
-        .unwrap();
-    assert_eq!(info.bytes, 200_000);
-    assert_eq!(std::fs::metadata(&dest).unwrap().len(), 200_000);
-}
-
-#[tokio::test]
-async fn not_found_is_source_unreachable() {
-    let (addr, _) = media_server().await;
-    let g = guard(&["127.0.0.1"]);
-    let dir = tempfile::tempdir().unwrap();
-    let dest = dir.path().join("x");
-    let err = download_to_file(
-        &client(&g),
-        &g,
-        &format!("http://{addr}/missing"),
-        &dest,
-        1 << 20,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.code(), "source_unreachable");
-    assert_eq!(err.status(), Some(404));
-    assert!(err.to_string().contains("404"), "{err}");
-    assert!(!dest.exists());
-}
-
-#[tokio::test]
-async fn connection_refused_is_source_unreachable() {
-    // Bind then drop: nothing listens on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let g = guard(&["127.0.0.1"]);
-    let dir = tempfile::tempdir().unwrap();
-    let err = download_to_file(
-        &client(&g),
-        &g,
-        &format!("http://127.0.0.1:{port}/"),
-        &dir.path().join("x"),
-        1,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.code(), "source_unreachable", "{err}");
-    assert_eq!(err.status(), None);
-}
-
-#[tokio::test]
-async fn same_host_redirect_is_followed() {
-    let (addr, _) = media_server().await;
-    let g = guard(&["127.0.0.1"]);
-    let dir = tempfile::tempdir().unwrap();
-    let target = format!("http://{addr}/file.mp4");
-    let url = format!("http://{addr}/redirect-to?u={target}");
-    let info = download_to_file(&client(&g), &g, &url, &dir.path().join("x"), 1 << 20)
-        .await
-        .unwrap();
-    assert_eq!(info.final_url, target);
-    assert_eq!(info.bytes, PAYLOAD_LEN as u64);
-}
-
-#[tokio::test]
-async fn redirect_to_a_forbidden_literal_ip_is_refused() {
-    let (addr, hits) = media_server().await;
-    let port = addr.port();
-    let g = guard(&["127.0.0.1"]);
-    let c = client(&g);
-    let dir = tempfile::tempdir().unwrap();
-    for target in [
-        format!("http://127.0.0.2:{port}/file.mp4"),
-        format!("http://[::1]:{port}/file.mp4"),
-        format!("http://[::ffff:127.0.0.2]:{port}/file.mp4"),
-        "http://169.254.169.254/latest/meta-data/".to_string(),
-        format!("http://2130706434:{port}/file.mp4"),
-        format!("http://localhost:{port}/file.mp4"),
-    ] {
-        let before = hits.count();
-        let url = format!("http://{addr}/redirect-to?u={target}");
-        let dest = dir.path().join("x");
-        let err = download_to_file(&c, &g, &url, &dest, 1 << 20)
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), "url_forbidden", "{target}: {err}");
-        // Only the redirecting request reached the server.
-        assert_eq!(hits.count(), before + 1, "{target}");
-        assert!(!dest.exists());
-    }
-}
-
-#[tokio::test]
-async fn redirect_with_credentials_is_refused() {
-    let (addr, _) = media_server().await;
-    let g = guard(&["127.0.0.1"]);
-    let url = format!("http://{addr}/redirect-to?u=http://u:pw123@{addr}/file.mp4");
-    let dir = tempfile::tempdir().unwrap();
-    let err = download_to_file(&client(&g), &g, &url, &dir.path().join("x"), 1 << 20)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "invalid_url", "{err}");
-    assert!(!err.to_string().contains("pw123"));
-}
-
-#[tokio::test]
-async fn redirect_loops_are_cut() {
-    let (addr, hits) = media_server().await;
-    let g = guard(&["127.0.0.1"]);
-    let dir = tempfile::tempdir().unwrap();
-    let err = download_to_file(
-        &client(&g),
-        &g,
-        &format!("http://{addr}/loop"),
-        &dir.path().join("x"),
-        1 << 20,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.code(), "source_unreachable", "{err}");
-    assert!(err.to_string().contains("redirect"), "{err}");
-    // The first request plus max_redirects (3) hops.
-    assert_eq!(hits.count(), 4);
-}
-
-#[tokio::test]
-async fn forbidden_destinations_are_refused_before_connecting() {
-    let (addr, hits) = counting_listener().await;
-    let port = addr.port();
-    // Nothing allowlisted: the listener on 127.0.0.1 is forbidden.
-    let g = guard(&[]);
-    let c = client(&g);
-    let dir = tempfile::tempdir().unwrap();
-    let urls = [
-        format!("http://127.0.0.1:{port}/"),
-        format!("http://2130706433:{port}/"),
-        format!("http://0x7f.1:{port}/"),
-        format!("http://0177.0.0.1:{port}/"),
-        format!("http://[::ffff:127.0.0.1]:{port}/"),
-        format!("http://localhost:{port}/"),
-        format!("https://127.0.0.1:{port}/"),
-    ];
-    for url in &urls {
-        // Through download_to_file (checks the URL itself first).
-        let err = download_to_file(&c, &g, url, &dir.path().join("x"), 1 << 20)
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), "url_forbidden", "{url}: {err}");
-
-        // Straight through the client, as code that forgot to call check_url would: the
-        // client's own request hook refuses literal IPs, the resolver refuses names.
-        let err = c.get(url).send().await.unwrap_err();
-        let own = audiotap_net_error(&err).unwrap_or_else(|| panic!("{url}: {err:?}"));
-        assert_eq!(own.code(), "url_forbidden", "{url}");
-
-        let secret = WebhookSecret::generate().0;
-        let attempt = deliver_once(&c, url, &secret, "msg_1", b"{}").await;
-        assert_eq!(attempt.status, None, "{url}");
-        let error = attempt.error.unwrap();
-        assert!(error.contains("refused"), "{url}: {error}");
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        hits.count(),
-        0,
-        "no connection may reach a forbidden address"
-    );
-}
-
-#[tokio::test]
-async fn host_name_allowlist_lets_localhost_through() {
-    let (addr, hits) = media_server().await;
-    let g = guard(&["localhost"]);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://localhost:{}/file.mp4", addr.port());
-    let info = download_to_file(&client(&g), &g, &url, &dir.path().join("x"), 1 << 20)
-        .await
-        .unwrap();
-    assert_eq!(info.bytes, PAYLOAD_LEN as u64);
-    assert_eq!(hits.count(), 1);
-}
-
-#[tokio::test]
-async fn invalid_urls_are_refused() {
-    let g = guard(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    for url in [
-        "not a url",
-        "ftp://example.com/x",
-        "http://u:pw@example.com/",
-    ] {
-        let err = download_to_file(&client(&g), &g, url, &dir.path().join("x"), 1)
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), "invalid_url", "{url}: {err}");
-        assert!(!err.to_string().contains("pw@"));
-    }
-}
-
-fn audiotap_net_error(err: &reqwest::Error) -> Option<&NetError> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(own) = e.downcast_ref::<NetError>() {
-            return Some(own);
-        }
-        cur = e.source();
-    }
-    None
 }
 
 // ---------------------------------------------------------------- webhooks: signatures

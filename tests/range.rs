@@ -4,9 +4,15 @@
 //! must equal those of the same file read locally. The server answers multi-range requests
 //! with `multipart/byteranges` as nginx does, or, to test the fallbacks, as other servers
 //! do (one coalesced range, the first range only, the whole file) or wrongly.
+//!
+//! The size cap is tested on the same `range::fetch_source` the product runs, and so is
+//! what every URL source goes through, in `range/whole.rs`: a body read whole, the guard on
+//! each request and redirect hop, the error codes.
 
 mod api_support;
 mod common;
+#[path = "range/whole.rs"]
+mod whole;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,6 +20,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use audiotap::net::range::{self, FetchOutcome, RangeOptions};
+use audiotap::net::{ClientOptions, NetError, UrlGuard, guarded_client};
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -524,17 +532,47 @@ async fn url_jobs_fetch_only_the_audio() {
     assert!(fetched * 5 < size, "fetched {fetched} of {size}");
 }
 
-/// Fetch `name` from `server` with the library, as the CLI and the service do.
-async fn fetch_to(
+/// Fetch `url` with the library, as the CLI and the service do (with `allow` allowlisted,
+/// at most 3 redirects).
+async fn fetch_url(
+    allow: &[&str],
+    url: &str,
+    dest: &Path,
+    opts: &RangeOptions,
+) -> Result<FetchOutcome, NetError> {
+    let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
+    let guard = Arc::new(UrlGuard::new(&allow).unwrap());
+    let client = guarded_client(guard.clone(), client_options()).unwrap();
+    let mut planner = audiotap::media::mp4::AudioRanges::default();
+    range::fetch_source(&client, &guard, url, dest, opts, &mut planner).await
+}
+
+fn client_options() -> ClientOptions {
+    ClientOptions {
+        max_redirects: 3,
+        ..ClientOptions::default()
+    }
+}
+
+/// Fetch `name` from `server` under a cap of `cap` bytes.
+async fn fetch_capped(
     server: &RangeServer,
     name: &str,
     dest: &Path,
-) -> Result<audiotap::net::range::FetchOutcome, audiotap::net::NetError> {
-    use audiotap::net::{ClientOptions, UrlGuard, guarded_client, range};
-    let guard = Arc::new(UrlGuard::new(&["127.0.0.1".to_string()]).unwrap());
-    let client = guarded_client(guard.clone(), ClientOptions::default()).unwrap();
-    let opts = range::RangeOptions::new(u64::MAX);
-    range::fetch_source(&client, &guard, &server.url(name), dest, &opts).await
+    cap: u64,
+) -> Result<FetchOutcome, NetError> {
+    fetch_url(
+        &["127.0.0.1"],
+        &server.url(name),
+        dest,
+        &RangeOptions::new(cap),
+    )
+    .await
+}
+
+/// Fetch `name` from `server`, uncapped.
+async fn fetch_to(server: &RangeServer, name: &str, dest: &Path) -> Result<FetchOutcome, NetError> {
+    fetch_capped(server, name, dest, u64::MAX).await
 }
 
 /// Every byte range the server was asked for holds the source's bytes in the spool file.
@@ -705,4 +743,41 @@ async fn malformed_multipart_answers_fail_cleanly() {
         assert!(r.stderr.contains(want), "{multi:?}: {}", r.describe());
         assert_eq!(dir_entries(out_dir.path()), Vec::<String>::new());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_size_cap_holds_on_ranged_reads() {
+    let dir = tmpdir();
+    let data = heavy_mp4(dir.path(), "a.mp4", false);
+    let server = range_server(vec![("a.mp4".into(), data.clone())], true, None);
+    let spool = dir.path().join("spool.mp4");
+    let planned = fetch_to(&server, "a.mp4", &spool).await.unwrap().summary;
+    assert_eq!(planned.method, audiotap::net::FetchMethod::Range);
+    let needed = planned.bytes_fetched;
+    assert!(needed * 5 < data.len() as u64, "fetched {needed}");
+    // The cap counts the bytes fetched, not the source's size: what the plan fetches is
+    // enough, a byte less is refused while fetching, and no spool file is left.
+    let out = fetch_capped(&server, "a.mp4", &spool, needed)
+        .await
+        .unwrap();
+    assert_eq!(out.summary.bytes_fetched, needed);
+    let err = fetch_capped(&server, "a.mp4", &spool, needed - 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "source_too_large", "{err}");
+    assert!(!spool.exists());
+
+    // A file with nothing to plan is read whole: refused once its size is known from the
+    // first answer, before its body is fetched.
+    let mkv = std::fs::read(media("mkv_aac.mkv")).unwrap();
+    let len = mkv.len() as u64;
+    let server = range_server(vec![("a.mkv".into(), mkv)], true, None);
+    let err = fetch_capped(&server, "a.mkv", &spool, len - 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "source_too_large", "{err}");
+    assert!(server.served() <= 64 * 1024, "served {}", server.served());
+    let out = fetch_capped(&server, "a.mkv", &spool, len).await.unwrap();
+    assert_eq!(out.summary.method, audiotap::net::FetchMethod::Full);
+    assert_eq!(std::fs::read(&spool).unwrap().len() as u64, len);
 }

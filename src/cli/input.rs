@@ -149,7 +149,12 @@ fn download(url: &str, limits: &Limits) -> Result<LocalInput> {
     let opts = crate::net::range::RangeOptions::new(limits.max_input_bytes);
     let outcome = rt
         .block_on(crate::net::range::fetch_source(
-            &client, &guard, url, &tmp, &opts,
+            &client,
+            &guard,
+            url,
+            &tmp,
+            &opts,
+            &mut crate::media::mp4::AudioRanges::default(),
         ))
         .map_err(|e| net_error(url, e))?;
     Ok(LocalInput {

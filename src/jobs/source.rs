@@ -13,7 +13,8 @@ use crate::net::{FetchSummary, NetError};
 pub async fn fetch_url(svc: &Services, url: &str, dest: &Path) -> Result<FetchSummary, NetError> {
     let timeout = Duration::from_secs(svc.config.fetch_timeout_secs);
     let opts = RangeOptions::new(svc.config.max_upload_bytes);
-    let fetch = fetch_source(&svc.http, &svc.guard, url, dest, &opts);
+    let mut planner = crate::media::mp4::AudioRanges::default();
+    let fetch = fetch_source(&svc.http, &svc.guard, url, dest, &opts, &mut planner);
     match tokio::time::timeout(timeout, fetch).await {
         Ok(outcome) => {
             let summary = outcome?.summary;

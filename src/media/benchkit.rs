@@ -65,8 +65,5 @@ pub fn copy_mp4(input: &Path, output: &Path) -> Result<Option<u64>> {
         .audio_tracks()
         .next()
         .ok_or(crate::Error::NoAudioTrack)?;
-    Ok(
-        crate::media::encode::mp4copy::copy_track(input, track.index, output, u64::MAX)?
-            .map(|c| c.bytes),
-    )
+    Ok(crate::media::mp4::copy_track(input, track.index, output, u64::MAX)?.map(|c| c.bytes))
 }

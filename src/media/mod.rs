@@ -8,8 +8,8 @@ pub mod decode;
 pub(crate) mod dsp;
 pub(crate) mod encode;
 pub mod growing;
-pub(crate) mod isobmff;
 pub mod limits;
+pub mod mp4;
 mod pipeline;
 pub mod probe;
 
@@ -149,7 +149,7 @@ fn try_copy(
     // is copied by audiotap's own box writer (chunks copied whole, no per-packet work);
     // anything it does not model goes through FFmpeg's demuxer and muxer.
     let native = if info.container == "mp4" {
-        encode::mp4copy::copy_track(input, track.index, output, limits.max_output_bytes)?
+        mp4::copy_track(input, track.index, output, limits.max_output_bytes)?
     } else {
         None
     };

@@ -136,6 +136,26 @@ pub fn probe(path: &Path, engine: Engine) -> Result<ProbeInfo> {
     Ok(info)
 }
 
+/// Fill the languages of MP4/MOV tracks that the reader left empty from the `mdhd` boxes:
+/// Symphonia does not report them (FFmpeg does). Selection by `--language` reads the same
+/// data, so both back ends select the same track.
+pub(crate) fn fill_mp4_languages(info: &mut ProbeInfo, path: &Path) {
+    if info.container != "mp4" || info.tracks.iter().all(|t| t.language.is_some()) {
+        return;
+    }
+    let Some(languages) = crate::media::growing::open(path)
+        .ok()
+        .and_then(|mut f| crate::media::mp4::read_track_languages(&mut f))
+    else {
+        return;
+    };
+    for (track, language) in info.tracks.iter_mut().zip(languages) {
+        if track.language.is_none() {
+            track.language = language;
+        }
+    }
+}
+
 /// Profile of an AAC stream from its AudioSpecificConfig (ISO 14496-3 1.6.2.1).
 pub(crate) fn aac_profile(asc: &[u8]) -> Option<&'static str> {
     let aot = asc.first()? >> 3;

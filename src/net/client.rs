@@ -15,7 +15,7 @@
 //!    every request, and routes a refused one to a "proxy" under the reserved `.invalid`
 //!    domain, which the resolver refuses without any lookup. No connection is attempted.
 //!    Callers that hold the guard should still call `check_url` first (as
-//!    [`crate::net::fetch::download_to_file`] does) for the precise error message.
+//!    [`crate::net::range::fetch_source`] does) for the precise error message.
 //!
 //! Proxies from the environment (`HTTP_PROXY`, ...) are ignored: a proxy would resolve and
 //! connect on our behalf, out of the guard's sight.

@@ -9,23 +9,21 @@
 //! - [`client::guarded_client`] builds a `reqwest::Client` that enforces the guard on every
 //!   request and every redirect hop, and pins each connection to the addresses the guard
 //!   vetted (no DNS rebinding between check and connect).
-//! - [`fetch::download_to_file`] streams a source to a file under a size cap.
-//! - [`range::fetch_source`] reads a remote MP4/MOV with Range requests, fetching only
-//!   `moov` and the audio's chunks (many ranges per request, answered `multipart/
-//!   byteranges` and parsed as they stream by `byteranges`), and streams anything else whole.
+//! - [`range::fetch_source`] fetches a source to a file under a size cap: with Range
+//!   requests, only the byte ranges its [`crate::sparse::Planner`] asks for (for a remote
+//!   MP4/MOV, `moov` and the audio's chunks; many ranges per request, answered `multipart/
+//!   byteranges` and parsed as they stream by `byteranges`), and anything else whole.
 //! - [`webhook`] signs and delivers Standard Webhooks notifications and schedules retries.
 
 mod byteranges;
 pub mod client;
 pub mod error;
-pub mod fetch;
 pub mod guard;
 pub mod range;
 pub mod webhook;
 
 pub use client::{ClientOptions, guarded_client};
 pub use error::NetError;
-pub use fetch::{DownloadInfo, download_to_file};
 pub use guard::UrlGuard;
 pub use range::{FetchMethod, FetchSummary};
 pub use webhook::{DeliveryAttempt, RetrySchedule, WebhookSecret, deliver_once, sign, verify};

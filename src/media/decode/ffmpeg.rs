@@ -13,10 +13,11 @@ use std::sync::{Arc, Mutex, Once};
 use ff::{codec, format, frame, media};
 use ffmpeg_next as ff;
 
-use super::{Decoder, EditCutter, mp4edit, secs_to_frames};
+use super::{Decoder, EditCutter, secs_to_frames};
 use crate::error::{Error, Result};
 use crate::media::growing::UnknownEnd;
 use crate::media::limits::Limits;
+use crate::media::mp4;
 use crate::media::probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, aac_profile};
 
 /// Initialise libav* once and keep its logging off stderr (our errors say what went wrong).
@@ -261,7 +262,7 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
     let edits = if container == "mp4" {
         crate::media::growing::open(path)
             .ok()
-            .and_then(|mut f| mp4edit::read_track_edits(&mut f))
+            .and_then(|mut f| mp4::read_track_edits(&mut f))
     } else {
         None
     };
@@ -434,7 +435,7 @@ impl FfmpegDecoder {
         let rate = decoder.rate();
         let keep_secs = crate::media::growing::open(path)
             .ok()
-            .and_then(|mut f| mp4edit::read_track_edits(&mut f))
+            .and_then(|mut f| mp4::read_track_edits(&mut f))
             .and_then(|e| e.get(track.index).copied().flatten())
             .and_then(|edit| edit.duration_secs);
         if keep_secs.is_some() {

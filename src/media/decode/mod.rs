@@ -4,7 +4,6 @@
 
 mod contain;
 pub(crate) mod ffmpeg;
-mod mp4edit;
 mod parallel;
 pub(crate) mod symphonia;
 
@@ -12,6 +11,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::media::limits::Limits;
+use crate::media::mp4;
 use crate::media::probe::{EngineKind, ProbeInfo, TrackInfo};
 use crate::spec::Engine;
 
@@ -46,7 +46,9 @@ pub(crate) struct Opened {
 
 /// Symphonia's probe, with a panic on malformed input turned into `invalid_media`.
 pub(crate) fn symphonia_probe(path: &Path) -> Result<ProbeInfo> {
-    contain::contain("the Symphonia demuxer", || symphonia::probe(path))
+    let mut info = contain::contain("the Symphonia demuxer", || symphonia::probe(path))?;
+    crate::media::probe::fill_mp4_languages(&mut info, path);
+    Ok(info)
 }
 
 /// Probe `path`, select the track the spec names and open a decoder on it.
@@ -160,7 +162,7 @@ impl EditCutter {
     }
 
     /// Drop the edit's priming and cut to its presented length, at the decoded `rate`.
-    pub(crate) fn for_edit(edit: &mp4edit::TrackEdit, rate: u32) -> Self {
+    pub(crate) fn for_edit(edit: &mp4::TrackEdit, rate: u32) -> Self {
         let skip = (edit.media_time as f64 * f64::from(rate) / f64::from(edit.media_timescale))
             .round() as u64;
         EditCutter::new(skip, edit.duration_secs.map(|d| secs_to_frames(d, rate)))

@@ -18,9 +18,10 @@ use symphonia::core::formats::{SeekMode, SeekTo};
 use symphonia::core::units::Timestamp;
 
 use super::symphonia::{map_err, open_reader};
-use super::{Decoder, EditCutter, mp4edit};
+use super::{Decoder, EditCutter};
 use crate::error::{Error, Result};
 use crate::media::limits::Limits;
+use crate::media::mp4;
 use crate::media::probe::TrackInfo;
 
 /// Frames per message from a worker.
@@ -56,7 +57,7 @@ pub(crate) struct ParallelDecoder {
     channels: usize,
     block: Vec<f32>,
     cutter: EditCutter,
-    edit: Option<mp4edit::TrackEdit>,
+    edit: Option<mp4::TrackEdit>,
     decoded_frames: u64,
     max_frames: u64,
     expected_secs: Option<f64>,
@@ -105,7 +106,7 @@ impl ParallelDecoder {
         let preroll_ts = PREROLL_PACKETS * 1024 * ticks / i64::from(rate);
         let edit = crate::media::growing::open(path)
             .ok()
-            .and_then(|mut f| mp4edit::read_track_edits(&mut f))
+            .and_then(|mut f| mp4::read_track_edits(&mut f))
             .and_then(|e| e.get(track.index).copied().flatten());
         let expected_secs = edit.and_then(|e| e.duration_secs).or(track.duration);
         let threads = threads.clamp(1, segments);

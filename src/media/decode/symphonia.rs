@@ -16,9 +16,10 @@ use symphonia::core::formats::{FormatOptions, FormatReader, Track};
 use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 
-use super::{Decoder, EditCutter, mp4edit};
+use super::{Decoder, EditCutter};
 use crate::error::{Error, Result};
 use crate::media::limits::Limits;
+use crate::media::mp4;
 use crate::media::probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, aac_profile};
 
 pub(super) fn open_reader(path: &Path) -> Result<Box<dyn FormatReader + 'static>> {
@@ -206,7 +207,7 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
     let edits = if container == "mp4" {
         crate::media::growing::open(path)
             .ok()
-            .and_then(|mut f| mp4edit::read_track_edits(&mut f))
+            .and_then(|mut f| mp4::read_track_edits(&mut f))
     } else {
         None
     };
@@ -279,7 +280,7 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         // Walking them needs the whole file: while it arrives the length stays unknown.
         let frag = crate::media::growing::open(path)
             .ok()
-            .and_then(|mut f| mp4edit::fragmented_durations(&mut f));
+            .and_then(|mut f| mp4::fragmented_durations(&mut f));
         for (t, d) in tracks.iter_mut().zip(frag.unwrap_or_default()) {
             t.duration = t.duration.or(d);
         }
@@ -476,7 +477,7 @@ pub(crate) struct SymphoniaDecoder {
     cutter: EditCutter,
     /// MP4 edit list, applied once the first block tells the true rate: Symphonia 0.6
     /// neither drops the priming nor cuts the padding.
-    edit: Option<mp4edit::TrackEdit>,
+    edit: Option<mp4::TrackEdit>,
     decoded_frames: u64,
     max_frames: u64,
     packets: u64,
@@ -526,7 +527,7 @@ impl SymphoniaDecoder {
         let mut expected_secs = None;
         let edit = crate::media::growing::open(path)
             .ok()
-            .and_then(|mut f| mp4edit::read_track_edits(&mut f))
+            .and_then(|mut f| mp4::read_track_edits(&mut f))
             .and_then(|e| e.get(track.index).copied().flatten());
         if let Some(edit) = edit {
             expected_secs = edit.duration_secs;

@@ -1,7 +1,6 @@
 //! Writers: WAV through hound, M4A (AAC or ALAC) through libavcodec + the MP4 muxer.
 
 pub(crate) mod m4a;
-pub(crate) mod mp4copy;
 pub(crate) mod wav;
 
 use crate::error::Result;

@@ -1,8 +1,9 @@
-//! Stream copy of one AAC/ALAC track of an MP4/MOV into an M4A without a demuxer: the
-//! track's boxes are copied from the source `moov` (sample tables untouched, chunk offsets
-//! rewritten, other tracks dropped) and its chunks are copied into `mdat` with
-//! `copy_file_range` (std's `io::copy` between files), coalescing touching chunks. No packet
-//! is parsed or allocated: an audio-only source costs about one read of the file.
+//! Stream copy (a remux: no packet decoded or re-encoded) of one AAC/ALAC track of an
+//! MP4/MOV into an M4A without a demuxer: the track's boxes are copied from the source
+//! `moov` byte for byte (sample tables untouched, chunk offsets rewritten, other tracks
+//! dropped) and its chunks are copied into `mdat` with `copy_file_range` (std's `io::copy`
+//! between files), coalescing touching chunks. No packet is parsed or allocated: an
+//! audio-only source costs about one read of the file.
 //!
 //! The layout is faststart (`ftyp`, `moov`, `mdat`), so the result streams. Like the FFmpeg
 //! copy it replaces, the track's start offset (a leading empty edit) is dropped and the
@@ -14,30 +15,17 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::media::isobmff::{
-    be_u32, be_u64, boxes, child, chunk_ranges, handler_type, is_fragmented, read_moov,
+use super::boxes::{be_u16, be_u32, boxes, child, children, path, read_moov, write_box};
+use super::tables::{
+    EditList, chunk_ranges, edit_list, is_audio, is_fragmented, sample_sizes, track_duration,
 };
+use crate::error::{Error, Result};
 
 /// What the copy wrote.
 #[derive(Debug, Clone)]
 pub(crate) struct NativeCopy {
     pub(crate) samples: u64,
     pub(crate) bytes: u64,
-}
-
-fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(body.len() + 16);
-    if body.len() as u64 + 8 > u64::from(u32::MAX) {
-        v.extend_from_slice(&1u32.to_be_bytes());
-        v.extend_from_slice(kind);
-        v.extend_from_slice(&(body.len() as u64 + 16).to_be_bytes());
-    } else {
-        v.extend_from_slice(&(body.len() as u32 + 8).to_be_bytes());
-        v.extend_from_slice(kind);
-    }
-    v.extend_from_slice(body);
-    v
 }
 
 /// Copy audio track `stream_index` (container order) of the MP4/MOV `input` into `output`.
@@ -69,7 +57,7 @@ pub(crate) fn copy_track(
             "the output would exceed {max_bytes} bytes"
         )));
     }
-    let ftyp = bx(b"ftyp", b"M4A \0\0\x02\0M4A mp42isom");
+    let ftyp = write_box(b"ftyp", b"M4A \0\0\x02\0M4A mp42isom");
     // Offsets depend on the moov's size, which depends on the offset width: try 32 bits.
     let mut wide = false;
     let mut moov_out = plan.moov(0, wide);
@@ -131,8 +119,8 @@ pub(crate) fn copy_track(
 struct Plan<'a> {
     mvhd: Vec<u8>,
     trak: &'a [u8],
-    /// Edits kept (empty edits before the media dropped), raw `elst` entries and version.
-    elst: Option<(u8, Vec<&'a [u8]>)>,
+    /// Edits kept (empty edits before the media dropped).
+    edits: Option<EditList>,
     /// Presented duration in movie timescale units.
     duration: u64,
     chunks: Vec<(u64, u64)>,
@@ -143,22 +131,18 @@ fn plan(moov: &[u8], stream_index: usize, src_len: u64) -> Option<Plan<'_>> {
     if is_fragmented(moov) {
         return None;
     }
-    let trak = boxes(moov)
-        .filter(|(k, _)| k == b"trak")
-        .nth(stream_index)
-        .map(|(_, b)| b)?;
-    if handler_type(trak) != Some(*b"soun") {
+    let trak = children(moov, b"trak").nth(stream_index)?;
+    if !is_audio(trak) {
         return None;
     }
-    let mdia = child(trak, b"mdia")?;
-    let stbl = child(child(mdia, b"minf")?, b"stbl")?;
+    let stbl = path(trak, &[b"mdia", b"minf", b"stbl"])?;
     // One sample description, an ISO AudioSampleEntry (version 0) of AAC or ALAC.
     let stsd = child(stbl, b"stsd")?;
     if be_u32(stsd, 4)? != 1 {
         return None;
     }
     let entry_type = stsd.get(12..16)?;
-    let entry_version = u16::from_be_bytes(stsd.get(24..26)?.try_into().ok()?);
+    let entry_version = be_u16(stsd, 24)?;
     if !matches!(entry_type, b"mp4a" | b"alac") || entry_version != 0 {
         return None;
     }
@@ -169,42 +153,17 @@ fn plan(moov: &[u8], stream_index: usize, src_len: u64) -> Option<Plan<'_>> {
     {
         return None; // truncated: the FFmpeg path reports what it can
     }
-    let samples = crate::media::isobmff::sample_sizes(stbl).ok()?.len() as u64;
+    let samples = sample_sizes(stbl).ok()?.count() as u64;
     let mvhd = child(moov, b"mvhd")?.to_vec();
-    let tkhd = child(trak, b"tkhd")?;
-    let tkhd_duration = match tkhd.first()? {
-        0 => u64::from(be_u32(tkhd, 20)?),
-        1 => be_u64(tkhd, 28)?,
-        _ => return None,
-    };
-    let mut duration = tkhd_duration;
-    let mut elst_out = None;
-    if let Some(elst) = child(trak, b"edts").and_then(|e| child(e, b"elst")) {
-        let version = *elst.first()?;
-        let count = be_u32(elst, 4)? as usize;
-        let width = if version == 1 { 20 } else { 12 };
-        let table = elst.get(8..8 + count.checked_mul(width)?)?;
-        let entries: Vec<&[u8]> = table.chunks_exact(width).collect();
-        let media_time = |e: &[u8]| -> Option<i64> {
-            if version == 1 {
-                Some(be_u64(e, 8)? as i64)
-            } else {
-                Some(i64::from(be_u32(e, 4)? as i32))
-            }
-        };
-        let seg = |e: &[u8]| -> Option<u64> {
-            if version == 1 {
-                be_u64(e, 0)
-            } else {
-                be_u32(e, 0).map(u64::from)
-            }
-        };
+    let mut duration = track_duration(child(trak, b"tkhd")?)?;
+    let mut edits = None;
+    if let Some(list) = edit_list(trak).ok()? {
         let mut kept = Vec::new();
-        for e in entries {
-            if media_time(e)? == -1 && kept.is_empty() {
+        for e in list.edits {
+            if e.media_time == -1 && kept.is_empty() {
                 continue; // the track's start offset: the output starts with its audio
             }
-            if media_time(e)? < 0 {
+            if e.media_time < 0 {
                 return None;
             }
             kept.push(e);
@@ -213,18 +172,21 @@ fn plan(moov: &[u8], stream_index: usize, src_len: u64) -> Option<Plan<'_>> {
             return None;
         }
         if let Some(e) = kept.first()
-            && seg(e)? > 0
+            && e.segment_duration > 0
         {
-            duration = seg(e)?;
+            duration = e.segment_duration;
         }
         if !kept.is_empty() {
-            elst_out = Some((version, kept));
+            edits = Some(EditList {
+                version: list.version,
+                edits: kept,
+            });
         }
     }
     Some(Plan {
         mvhd,
         trak,
-        elst: elst_out,
+        edits,
         duration,
         chunks,
         samples,
@@ -236,29 +198,27 @@ impl Plan<'_> {
     fn moov(&self, data_start: u64, wide: bool) -> Vec<u8> {
         let mut mvhd = self.mvhd.clone();
         set_duration(&mut mvhd, 16, 24, self.duration);
-        let mut body = bx(b"mvhd", &mvhd);
-        body.extend(bx(b"trak", &self.trak_body(data_start, wide)));
-        bx(b"moov", &body)
+        let mut body = write_box(b"mvhd", &mvhd);
+        body.extend(write_box(b"trak", &self.trak_body(data_start, wide)));
+        write_box(b"moov", &body)
     }
 
     fn trak_body(&self, data_start: u64, wide: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        for (kind, b) in boxes(self.trak) {
-            match &kind {
+        for c in boxes(self.trak) {
+            match &c.kind {
                 b"tkhd" => {
-                    let mut t = b.to_vec();
+                    let mut t = c.body.to_vec();
                     set_duration(&mut t, 20, 28, self.duration);
-                    out.extend(bx(b"tkhd", &t));
-                    if let Some((version, entries)) = &self.elst {
-                        let mut e = vec![*version, 0, 0, 0];
-                        e.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-                        for entry in entries {
-                            e.extend_from_slice(entry);
-                        }
-                        out.extend(bx(b"edts", &bx(b"elst", &e)));
+                    out.extend(write_box(b"tkhd", &t));
+                    if let Some(edits) = &self.edits {
+                        out.extend(write_box(b"edts", &write_box(b"elst", &edits.to_body())));
                     }
                 }
-                b"mdia" => out.extend(bx(b"mdia", &self.mdia_body(b, data_start, wide))),
+                b"mdia" => out.extend(write_box(
+                    b"mdia",
+                    &self.mdia_body(c.body, data_start, wide),
+                )),
                 // edts is rebuilt above; tref points at dropped tracks; udta/meta are not
                 // carried (the FFmpeg path wrote none either).
                 _ => {}
@@ -267,33 +227,35 @@ impl Plan<'_> {
         out
     }
 
+    /// `mdia` with its sample table rewritten; every other box is carried byte for byte
+    /// (boxes this writer does not know included).
     fn mdia_body(&self, mdia: &[u8], data_start: u64, wide: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        for (kind, b) in boxes(mdia) {
-            if &kind == b"minf" {
-                let mut minf = Vec::new();
-                for (k, m) in boxes(b) {
-                    if &k == b"stbl" {
-                        minf.extend(bx(b"stbl", &self.stbl_body(m, data_start, wide)));
-                    } else {
-                        minf.extend(bx(&k, m));
-                    }
-                }
-                out.extend(bx(b"minf", &minf));
-            } else {
-                out.extend(bx(&kind, b));
+        for c in boxes(mdia) {
+            if &c.kind != b"minf" {
+                out.extend(c.to_bytes());
+                continue;
             }
+            let mut minf = Vec::new();
+            for m in boxes(c.body) {
+                if &m.kind == b"stbl" {
+                    minf.extend(write_box(
+                        b"stbl",
+                        &self.stbl_body(m.body, data_start, wide),
+                    ));
+                } else {
+                    minf.extend(m.to_bytes());
+                }
+            }
+            out.extend(write_box(b"minf", &minf));
         }
         out
     }
 
     fn stbl_body(&self, stbl: &[u8], data_start: u64, wide: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        for (kind, b) in boxes(stbl) {
-            if matches!(&kind, b"stco" | b"co64") {
-                continue;
-            }
-            out.extend(bx(&kind, b));
+        for c in boxes(stbl).filter(|c| !matches!(&c.kind, b"stco" | b"co64")) {
+            out.extend(c.to_bytes());
         }
         let mut offsets = vec![0, 0, 0, 0];
         offsets.extend_from_slice(&(self.chunks.len() as u32).to_be_bytes());
@@ -306,7 +268,7 @@ impl Plan<'_> {
             }
             at += len;
         }
-        out.extend(bx(if wide { b"co64" } else { b"stco" }, &offsets));
+        out.extend(write_box(if wide { b"co64" } else { b"stco" }, &offsets));
         out
     }
 }
@@ -327,5 +289,79 @@ fn set_duration(body: &mut [u8], at_v0: usize, at_v1: usize, duration: u64) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{full, hd, mdhd, u32s};
+    use super::*;
+
+    /// A movie of one track with this handler: two samples of 10 and 20 bytes in one chunk
+    /// at 100, and boxes this writer does not know in `minf` (a `uuid` with a 64-bit size)
+    /// and in `stbl`.
+    fn moov(handler: &[u8; 4], entries: u32) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut uuid = vec![0, 0, 0, 1];
+        uuid.extend_from_slice(b"uuid");
+        uuid.extend_from_slice(&(16u64 + 16 + 3).to_be_bytes());
+        uuid.extend_from_slice(&[9u8; 16]);
+        uuid.extend_from_slice(&[7, 7, 7]);
+        let sgpd = write_box(b"sgpd", &[1, 2, 3, 4]);
+        // An AudioSampleEntry, version 0.
+        let entry = [
+            &u32s(&[36])[..],
+            b"mp4a",
+            &[0, 0, 0, 0, 0, 0, 0, 1],
+            &[0u8; 20],
+        ]
+        .concat();
+        let stbl = [
+            full(b"stsd", &[u32s(&[entries]), entry].concat()),
+            full(b"stsz", &u32s(&[0, 2, 10, 20])),
+            full(b"stsc", &u32s(&[1, 1, 2, 1])),
+            full(b"stco", &u32s(&[1, 100])),
+            sgpd.clone(),
+        ]
+        .concat();
+        let hdlr = full(b"hdlr", &[&[0u8; 4][..], handler, &[0u8; 12]].concat());
+        let minf = write_box(b"minf", &[uuid.clone(), write_box(b"stbl", &stbl)].concat());
+        let mdia = write_box(b"mdia", &[mdhd(0, 48_000, 0), hdlr, minf].concat());
+        let trak = write_box(b"trak", &[full(b"tkhd", &[0u8; 80]), mdia].concat());
+        let moov = [write_box(b"mvhd", &hd(1000)), trak].concat();
+        (moov, vec![uuid, sgpd])
+    }
+
+    #[test]
+    fn unknown_boxes_are_carried_byte_for_byte() {
+        let (moov, unknown) = moov(b"soun", 1);
+        let plan = plan(&moov, 0, 1000).unwrap();
+        assert_eq!(
+            (plan.chunks.as_slice(), plan.samples),
+            (&[(100, 30)][..], 2)
+        );
+        let out = plan.moov(500, false);
+        for b in unknown {
+            assert!(out.windows(b.len()).any(|w| w == b), "{b:?} not carried");
+        }
+        // The chunk offsets now count from the output's mdat.
+        let stbl = path(&out[8..], &[b"trak", b"mdia", b"minf", b"stbl"]).unwrap();
+        assert_eq!(child(stbl, b"stco"), Some(&u32s(&[0, 1, 500])[..]));
+    }
+
+    #[test]
+    fn what_the_writer_does_not_model_is_left_to_ffmpeg() {
+        assert!(plan(&moov(b"vide", 1).0, 0, 1000).is_none(), "not audio");
+        assert!(
+            plan(&moov(b"soun", 2).0, 0, 1000).is_none(),
+            "two sample entries"
+        );
+        assert!(
+            plan(&moov(b"soun", 1).0, 0, 120).is_none(),
+            "the chunk is cut off"
+        );
+        assert!(
+            plan(&moov(b"soun", 1).0, 1, 1000).is_none(),
+            "no such track"
+        );
     }
 }
