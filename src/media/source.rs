@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::error::{Error, Result};
-use crate::media::Limits;
+use crate::media::limits::Limits;
 
 /// A readable local file for the engine, possibly a spooled copy.
 #[derive(Debug)]
