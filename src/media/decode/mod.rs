@@ -5,9 +5,9 @@
 //! module knows which decoder ran.
 //!
 //! The FFmpeg back end lives beside this module, in `media::ffmpeg`, because it also
-//! encodes and muxes the M4A output; `media::backend` chooses between the two. Nothing in
-//! this folder imports this file's children from here: they use it, not the other way
-//! round.
+//! encodes and muxes the M4A output; `media::backend` chooses between the two. This file
+//! only declares its children and imports none of them: they use it, not the other way
+//! round (`tests/imports.rs` checks that no import cycle runs through these files).
 
 pub(crate) mod cutter;
 pub(crate) mod mp4edit;

@@ -100,7 +100,7 @@ fn pcm_bits(id: codec::Id) -> Option<u32> {
     })
 }
 
-/// Codecs that decode to exact integer samples (so a bit depth means something).
+/// Lossless codecs, PCM included: their decoded samples have a bit depth.
 fn is_lossless(id: codec::Id) -> bool {
     matches!(
         id,
