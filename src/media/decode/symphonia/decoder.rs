@@ -339,6 +339,76 @@ mod tests {
         }
     }
 
+    /// A 10 s stereo AAC MP4 made by the ffmpeg CLI whose packets past the first `keep`
+    /// (a fraction) each start with a program config element, which Symphonia's AAC decoder
+    /// refuses as unsupported (the packet is skipped).
+    fn aac_with_refused_tail(dir: &Path, keep: f64) -> PathBuf {
+        let path = dir.join("refused.mp4");
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .args(["sine=f=440:r=48000:d=10", "-ac", "2", "-c:a", "aac"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let listed = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "a:0", "-show_entries"])
+            .args(["packet=pos", "-of", "default=nw=1:nk=1"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(listed.status.success());
+        let starts: Vec<usize> = String::from_utf8(listed.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        assert!(starts.len() > 400, "{} packets", starts.len());
+        let mut data = std::fs::read(&path).unwrap();
+        let first = (starts.len() as f64 * keep) as usize;
+        for &at in &starts[first..] {
+            // Element id 5 (ID_PCE) in the first three bits.
+            data[at] = 0b1010_0000 | (data[at] & 0b0001_1111);
+        }
+        std::fs::write(&path, &data).unwrap();
+        path
+    }
+
+    /// Packets the decoder refuses count the same in the parallel decoder as in the serial
+    /// one: a stream whose packets are refused from a third of the way in fails both, with
+    /// the same figures.
+    #[test]
+    fn parallel_and_serial_refuse_a_corrupt_stream_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = aac_with_refused_tail(dir.path(), 0.3);
+        let track = probe(&path).unwrap().audio_tracks().next().unwrap().clone();
+        let limits = Limits::default();
+        let run = |mut d: Box<dyn Decoder>| loop {
+            match d.next_block() {
+                Ok(Some(_)) => {}
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        let serial = run(Box::new(
+            SymphoniaDecoder::open(&path, &track, &limits).unwrap(),
+        ))
+        .expect_err("the serial decoder refuses the stream");
+        assert!(
+            serial.to_string().contains("packets failed to decode"),
+            "{serial}"
+        );
+        for (threads, seg) in [(2, 1.0), (3, 0.7)] {
+            let par = ParallelDecoder::open(&path, &track, &limits, threads, seg).unwrap();
+            let par = run(Box::new(par)).expect_err("the parallel decoder refuses it too");
+            assert_eq!(par.code(), serial.code(), "{threads} threads: {par}");
+            assert!(
+                par.to_string().contains("packets failed to decode"),
+                "{par}"
+            );
+        }
+    }
+
     /// With noise substitution (FFmpeg's encoder default) the noise bands draw from a
     /// generator whose state runs across the whole stream: a segment started mid-stream
     /// draws other noise. Same length, identical first segment, and the rest within the
