@@ -630,6 +630,33 @@ fn every_bad_fixture_fails_cleanly() {
     assert!(fails.is_empty(), "{}", fails.join("\n\n"));
 }
 
+/// With `--engine auto`, a file that Symphonia cannot read and FFmpeg cannot read either
+/// is reported with both back ends' reasons, under FFmpeg's code (the fallback's verdict):
+/// `extract` and `probe` alike. A single engine reports its own reason only.
+#[test]
+fn auto_engine_names_both_reasons_when_both_back_ends_fail() {
+    let dir = tmpdir();
+    let out = s(&dir.path().join("o.wav"));
+    for name in ["text_as.mp4", "corrupt_header.mkv", "truncated_mdat.mp4"] {
+        let p = s(&bad_dir().join(name));
+        for args in [vec!["extract", &p, "-o", &out], vec!["probe", &p, "--json"]] {
+            let r = audiotap(&args);
+            r.assert_error(1, Some("invalid_media"));
+            let line = r.stderr.trim();
+            let ffmpeg = line.find("FFmpeg: ");
+            let symphonia = line.find("; Symphonia: ");
+            assert!(
+                ffmpeg.is_some() && symphonia > ffmpeg,
+                "{args:?}: both reasons, FFmpeg's first: {line}"
+            );
+        }
+        let r = audiotap(["extract", &p, "-o", &out, "--engine", "ffmpeg"]);
+        r.assert_error(1, Some("invalid_media"));
+        assert!(!r.stderr.contains("Symphonia"), "{}", r.stderr);
+    }
+    assert_eq!(dir_entries(dir.path()), Vec::<String>::new());
+}
+
 #[test]
 fn video_only_is_no_audio_track() {
     let f = fixture("mp4_video_only.mp4");

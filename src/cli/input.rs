@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::error::{Error, Result};
-use crate::media::Limits;
+use crate::media::limits::Limits;
 use crate::net::{FetchSummary, NetError};
 
 /// A readable local file for the engine, possibly a spooled copy.

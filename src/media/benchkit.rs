@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use crate::error::Result;
+use crate::media::decode::symphonia;
 use crate::media::dsp::{Quantiser, Remix, Resampler};
-use crate::media::{Engine, Limits, decode};
+use crate::media::{Engine, Limits, backend};
 
 /// Decode the first audio track of `path` to the end; returns the frames decoded.
 pub fn decode_file(path: &Path, engine: Engine) -> Result<u64> {
@@ -16,7 +17,7 @@ pub fn decode_file(path: &Path, engine: Engine) -> Result<u64> {
             .cloned()
             .ok_or(crate::Error::NoAudioTrack)
     };
-    let mut opened = decode::open(path, engine, &select, &Limits::default())?;
+    let mut opened = backend::open(path, engine, &select, &Limits::default())?;
     let channels = opened.decoder.channels().max(1);
     let mut frames = 0u64;
     while let Some(block) = opened.decoder.next_block()? {
@@ -60,7 +61,7 @@ pub fn quantise(input: &[f32], bits: u16, dither: bool, out: &mut Vec<i32>) {
 /// copier (no FFmpeg); returns the payload bytes copied, or `None` when the file needs
 /// FFmpeg's copy.
 pub fn copy_mp4(input: &Path, output: &Path) -> Result<Option<u64>> {
-    let probe = decode::symphonia_probe(input)?;
+    let probe = symphonia::probe::probe(input)?;
     let track = probe
         .audio_tracks()
         .next()

@@ -24,8 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::Duration;
 
-use symphonia::core::io::MediaSource;
-
 #[derive(Debug, Default)]
 struct State {
     /// Bytes written and readable so far.
@@ -172,14 +170,33 @@ pub enum UnknownEnd {
     Fail,
 }
 
+/// What the engine reads an input through: bytes that can be read and sought, and what the
+/// demuxers ask about them besides. The back-end adapters wrap it in their own I/O types.
+pub trait ReadSeek: Read + Seek + Send + Sync {
+    /// Whether seeks work (a FIFO opened by path cannot seek).
+    fn is_seekable(&self) -> bool;
+    /// The whole length in bytes, when known (not while a file arrives).
+    fn byte_len(&self) -> Option<u64>;
+}
+
+impl ReadSeek for File {
+    fn is_seekable(&self) -> bool {
+        self.metadata().is_ok_and(|m| m.is_file())
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        self.metadata().ok().map(|m| m.len())
+    }
+}
+
 /// Open `path` for the engine: a plain file, or a reader that follows a file still arriving
 /// (a seek to its end waits for the length).
-pub fn open(path: &Path) -> io::Result<Box<dyn MediaSource>> {
+pub fn open(path: &Path) -> io::Result<Box<dyn ReadSeek>> {
     open_with(path, UnknownEnd::Wait)
 }
 
 /// [`open`], choosing what a seek to the end of a file of unknown length does.
-pub fn open_with(path: &Path, unknown_end: UnknownEnd) -> io::Result<Box<dyn MediaSource>> {
+pub fn open_with(path: &Path, unknown_end: UnknownEnd) -> io::Result<Box<dyn ReadSeek>> {
     let file = File::open(path)?;
     match lookup(path) {
         None => Ok(Box::new(file)),
@@ -254,7 +271,7 @@ impl Seek for GrowingReader {
     }
 }
 
-impl MediaSource for GrowingReader {
+impl ReadSeek for GrowingReader {
     fn is_seekable(&self) -> bool {
         true
     }

@@ -1,7 +1,6 @@
 //! Limits that refuse hostile or absurd streams before they cost memory, disk or time.
 
 use crate::error::{Error, Result};
-use crate::media::probe::TrackInfo;
 
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -30,8 +29,9 @@ impl Default for Limits {
 }
 
 impl Limits {
-    pub(crate) fn check_track(&self, track: &TrackInfo) -> Result<()> {
-        if let Some(ch) = track.channels
+    /// Refuse a track by what its header declares, before anything is decoded.
+    pub(crate) fn check_declared(&self, channels: Option<u16>, rate: Option<u32>) -> Result<()> {
+        if let Some(ch) = channels
             && ch > self.max_channels
         {
             return Err(Error::LimitExceeded(format!(
@@ -39,7 +39,7 @@ impl Limits {
                 self.max_channels
             )));
         }
-        if let Some(rate) = track.sample_rate
+        if let Some(rate) = rate
             && rate > self.max_sample_rate
         {
             return Err(Error::LimitExceeded(format!(
@@ -74,32 +74,15 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::probe::TrackKind;
-
-    fn track(channels: u16, rate: u32) -> TrackInfo {
-        TrackInfo {
-            index: 0,
-            kind: TrackKind::Audio,
-            audio_index: Some(0),
-            codec: "aac".into(),
-            profile: None,
-            sample_rate: Some(rate),
-            channels: Some(channels),
-            channel_layout: None,
-            bit_depth: None,
-            language: None,
-            start: 0.0,
-            duration: None,
-        }
-    }
 
     #[test]
     fn absurd_claims_are_refused() {
         let l = Limits::default();
-        assert!(l.check_track(&track(2, 48_000)).is_ok());
-        let e = l.check_track(&track(255, 48_000)).unwrap_err();
+        assert!(l.check_declared(Some(2), Some(48_000)).is_ok());
+        assert!(l.check_declared(None, None).is_ok());
+        let e = l.check_declared(Some(255), Some(48_000)).unwrap_err();
         assert_eq!(e.code(), "limit_exceeded");
-        let e = l.check_track(&track(2, 4_000_000)).unwrap_err();
+        let e = l.check_declared(Some(2), Some(4_000_000)).unwrap_err();
         assert_eq!(e.code(), "limit_exceeded");
         assert!(l.check_decoded(48_000, 0).is_err());
         assert!(l.check_decoded(0, 2).is_err());

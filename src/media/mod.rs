@@ -2,16 +2,18 @@
 //! Synchronous and free of HTTP, jobs and storage: the CLI and the service both call
 //! [`extract`] and [`probe`].
 
+mod backend;
 #[doc(hidden)]
 pub mod benchkit;
-pub mod decode;
+pub(crate) mod decode;
 pub(crate) mod dsp;
 pub(crate) mod encode;
+pub(crate) mod ffmpeg;
 pub mod growing;
+pub mod info;
 pub mod limits;
 pub mod mp4;
 mod pipeline;
-pub mod probe;
 
 use std::path::Path;
 
@@ -19,12 +21,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 pub use crate::spec::{Codec, Engine, Format, OutputSpec, SampleFormat};
+pub use backend::probe;
 use decode::secs_to_frames;
 use encode::Sink;
-use encode::m4a::{M4aCodec, M4aSink};
 use encode::wav::WavSink;
+use ffmpeg::mux::{M4aCodec, M4aSink};
+pub use info::{Container, EngineKind, ProbeInfo, TrackInfo, TrackKind};
 pub use limits::Limits;
-pub use probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, probe};
 
 /// Which source track an extraction read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,7 +123,7 @@ fn try_copy(
     output: &Path,
     limits: &Limits,
 ) -> Result<Option<Report>> {
-    let info = probe::probe(
+    let info = probe(
         input,
         if spec.codec == Codec::Copy {
             Engine::Ffmpeg
@@ -148,7 +151,7 @@ fn try_copy(
     // Stream indexes are the container's track order in both back ends. An MP4/MOV source
     // is copied by audiotap's own box writer (chunks copied whole, no per-packet work);
     // anything it does not model goes through FFmpeg's demuxer and muxer.
-    let native = if info.container == "mp4" {
+    let native = if info.container == Container::Mp4 {
         mp4::copy_track(input, track.index, output, limits.max_output_bytes)?
     } else {
         None
@@ -169,7 +172,7 @@ fn try_copy(
         }
         None => {
             let copy =
-                encode::m4a::copy_audio(input, track.index, output, limits.max_output_bytes)?;
+                ffmpeg::mux::copy_audio(input, track.index, output, limits.max_output_bytes)?;
             tracing::debug!(
                 packets = copy.packets,
                 payload_bytes = copy.bytes,
@@ -199,7 +202,7 @@ fn try_copy(
         // MP4 states the presented length exactly (edit list); elsewhere (TS, FLV) the
         // header's figure is an estimate and the packets' span is the truth.
         duration: match copied_duration {
-            Some(d) if info.container != "mp4" => d,
+            Some(d) if info.container != Container::Mp4 => d,
             d => track.duration.or(d).unwrap_or(0.0),
         },
         audio_offset: track.start,
@@ -216,7 +219,7 @@ fn decode_path(
     control: Control<'_>,
 ) -> Result<Report> {
     let select = |p: &ProbeInfo| p.select_track(spec).cloned();
-    let mut opened = decode::open(input, spec.engine, &select, limits)?;
+    let mut opened = backend::open(input, spec.engine, &select, limits)?;
     let dec = &mut opened.decoder;
     // The first block fixes the true rate and channel count (HE-AAC doubles the rate the
     // header states; some headers state no channel count).
@@ -354,8 +357,8 @@ pub mod fuzzing {
     use std::path::Path;
 
     use super::encode::Sink;
-    use super::encode::m4a::{M4aCodec, M4aSink};
     use super::encode::wav::WavSink;
+    use super::ffmpeg::mux::{M4aCodec, M4aSink};
     use crate::error::Result;
 
     /// Which writer, with its sample format.

@@ -19,7 +19,8 @@
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use super::Control;
-use super::decode::{Decoder, EditCutter};
+use super::decode::Decoder;
+use super::decode::cutter::EditCutter;
 use super::dsp::{Remix, Resampler};
 use super::encode::{Packed, Packer, Sink};
 use crate::error::{Error, Result};

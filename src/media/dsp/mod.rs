@@ -9,8 +9,3 @@ mod resample;
 pub(crate) use quantise::Quantiser;
 pub(crate) use remix::Remix;
 pub(crate) use resample::Resampler;
-
-use crate::error::Result;
-
-/// Where processed audio goes.
-pub(crate) type SinkFn<'a> = dyn FnMut(&[f32]) -> Result<()> + 'a;

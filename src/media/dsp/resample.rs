@@ -5,8 +5,10 @@
 use audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Indexing, Resampler as _};
 
-use super::SinkFn;
 use crate::error::{Error, Result};
+
+/// Where resampled audio goes.
+pub(crate) type SinkFn<'a> = dyn FnMut(&[f32]) -> Result<()> + 'a;
 
 const CHUNK: usize = 1024;
 

@@ -1,6 +1,6 @@
-//! Writers: WAV through hound, M4A (AAC or ALAC) through libavcodec + the MP4 muxer.
+//! Writers: the [`Sink`] they implement, WAV through hound, and the native MP4 stream copy.
+//! M4A encoding (AAC or ALAC through libavcodec and the MP4 muxer) is `media::ffmpeg::mux`.
 
-pub(crate) mod m4a;
 pub(crate) mod wav;
 
 use crate::error::Result;

@@ -10,8 +10,8 @@ use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
-use super::Decoder;
 use crate::error::{Error, Result};
+use crate::media::decode::Decoder;
 
 thread_local! {
     static CONTAINING: Cell<bool> = const { Cell::new(false) };

@@ -1,19 +1,16 @@
 //! M4A output through libavcodec and libavformat's MP4 (`ipod`) muxer: AAC or ALAC encoding
 //! of the processed audio, and stream copy of the source's packets untouched.
-#![allow(
-    unsafe_code,
-    reason = "ffmpeg-next has no safe setter for AVCodecParameters.codec_tag, which must be cleared when the source container's tag means nothing in MP4"
-)]
 
 use std::path::Path;
 
 use ff::{ChannelLayout, codec, encoder, format, frame};
 use ffmpeg_next as ff;
 
-use super::{Packed, Packer, Sink};
+use super::io::open_input;
+use super::{discard_all_but, init, map_err, raw_fields};
 use crate::error::{Error, Result};
-use crate::media::decode::ffmpeg::{init, map_err, open_input};
 use crate::media::dsp::Quantiser;
+use crate::media::encode::{Packed, Packer, Sink};
 
 /// Which encoder a [`M4aSink`] runs.
 #[derive(Debug, Clone, Copy)]
@@ -316,22 +313,9 @@ pub(crate) fn copy_audio(
             id.name()
         )));
     }
-    // SAFETY: plain reads of a live AVCodecParameters.
-    let (rate, channels) = unsafe {
-        let raw = &*params.as_ptr();
-        (
-            raw.sample_rate.max(0) as u32,
-            raw.ch_layout.nb_channels.max(0) as u16,
-        )
-    };
-    for mut other in ictx.streams_mut() {
-        if other.index() != stream_index {
-            // SAFETY: a plain write of the discard field of a stream owned by this context.
-            unsafe {
-                (*other.as_mut_ptr()).discard = ff::ffi::AVDiscard::AVDISCARD_ALL;
-            }
-        }
-    }
+    let (rate, channels, _) = raw_fields(&params);
+    let (rate, channels) = (rate.max(0) as u32, channels.max(0) as u16);
+    discard_all_but(&mut ictx, stream_index);
     let mut octx = format::output_as(&output, "ipod").map_err(|e| {
         Error::io(
             format!("cannot create {}", output.display()),

@@ -3,8 +3,9 @@
 //! before its segment, decodes the pre-roll packets only to settle the decoder (AAC's
 //! overlap-add needs the previous frame) and keeps the packets whose timestamps fall in its
 //! segment. The consumer takes the segments in order, so the output is the serial decode,
-//! sample for sample (a test checks that). Memory is bounded: each worker runs at most
-//! about one segment ahead of the consumer.
+//! sample for sample (`decoder.rs` tests that), and packets the decoder refuses are
+//! reported in order, so the consumer's [`DecodeTally`] sees what the serial decoder's sees.
+//! Memory is bounded: each worker runs at most about one segment ahead of the consumer.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,17 +13,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use symphonia::core::codecs::CodecParameters;
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::{SeekMode, SeekTo};
-use symphonia::core::units::Timestamp;
+use symphonia::core::formats::{FormatReader, SeekMode, SeekTo};
+use symphonia::core::units::{Time, Timestamp};
 
-use super::symphonia::{map_err, open_reader};
-use super::{Decoder, EditCutter};
+use super::contain::contain;
+use super::{map_err, open_reader};
 use crate::error::{Error, Result};
+use crate::media::decode::Decoder;
+use crate::media::decode::cutter::{self, EditCutter};
+use crate::media::decode::tally::{DecodeTally, stated_secs};
+use crate::media::info::{Container, TrackInfo};
 use crate::media::limits::Limits;
-use crate::media::mp4;
-use crate::media::probe::TrackInfo;
+use crate::media::mp4::TrackEdit;
 
 /// Frames per message from a worker.
 const CHUNK_FRAMES: usize = 16_384;
@@ -35,13 +39,23 @@ enum Msg {
         rate: u32,
         channels: usize,
     },
-    End,
+    /// The decoder refused the segment's `packets`-th packet (counting from 1).
+    Bad {
+        packets: u64,
+        error: String,
+    },
+    /// The segment is complete: it held `packets` packets.
+    End {
+        packets: u64,
+    },
     Failed(Error),
 }
 
 /// Whether a track is worth (and safe) decoding in parallel.
-pub(crate) fn suitable(container: &str, track: &TrackInfo, min_secs: f64) -> bool {
-    container == "mp4" && track.codec == "aac" && track.duration.is_some_and(|d| d >= min_secs)
+pub(crate) fn suitable(container: &Container, track: &TrackInfo, min_secs: f64) -> bool {
+    *container == Container::Mp4
+        && track.codec == "aac"
+        && track.duration.is_some_and(|d| d >= min_secs)
 }
 
 pub(crate) struct ParallelDecoder {
@@ -57,11 +71,10 @@ pub(crate) struct ParallelDecoder {
     channels: usize,
     block: Vec<f32>,
     cutter: EditCutter,
-    edit: Option<mp4::TrackEdit>,
-    decoded_frames: u64,
-    max_frames: u64,
-    expected_secs: Option<f64>,
-    done: bool,
+    edit: Option<TrackEdit>,
+    /// Packets of the segment being consumed already counted in `tally`.
+    segment_packets: u64,
+    tally: DecodeTally,
 }
 
 impl ParallelDecoder {
@@ -93,10 +106,7 @@ impl ParallelDecoder {
             .ok_or_else(|| Error::media("audio track has no duration"))?;
         // Ticks per second of the track's time base (MP4: the media timescale).
         let ticks = tb
-            .calc_timestamp(
-                symphonia::core::units::Time::try_new(1, 0)
-                    .unwrap_or(symphonia::core::units::Time::ZERO),
-            )
+            .calc_timestamp(Time::try_new(1, 0).unwrap_or(Time::ZERO))
             .map(|t| t.get().max(1))
             .unwrap_or(i64::from(rate));
         let seg_ts = ((segment_secs * ticks as f64) as i64).max(1);
@@ -104,11 +114,8 @@ impl ParallelDecoder {
             .unwrap_or(1)
             .max(1);
         let preroll_ts = PREROLL_PACKETS * 1024 * ticks / i64::from(rate);
-        let edit = crate::media::growing::open(path)
-            .ok()
-            .and_then(|mut f| mp4::read_track_edits(&mut f))
-            .and_then(|e| e.get(track.index).copied().flatten());
-        let expected_secs = edit.and_then(|e| e.duration_secs).or(track.duration);
+        let edit = cutter::track_edit(path, track.index);
+        let expected_secs = stated_secs(&Container::Mp4, track, edit.as_ref());
         let threads = threads.clamp(1, segments);
         let stop = Arc::new(AtomicBool::new(false));
         let mut rx = Vec::with_capacity(threads);
@@ -134,7 +141,7 @@ impl ParallelDecoder {
                 .name(format!("decode-{w}"))
                 .spawn(move || {
                     // A panic in Symphonia drops `tx`: the reader sees it as malformed input.
-                    let _ = super::contain::contain("a Symphonia decoding thread", || {
+                    let _ = contain("a Symphonia decoding thread", || {
                         job.run(tx, &spent_rx);
                         Ok(())
                     });
@@ -153,10 +160,8 @@ impl ParallelDecoder {
             block: Vec::new(),
             cutter: EditCutter::default(),
             edit,
-            decoded_frames: 0,
-            max_frames: limits.max_frames(rate),
-            expected_secs,
-            done: false,
+            segment_packets: 0,
+            tally: DecodeTally::new(limits, rate, expected_secs),
         })
     }
 }
@@ -204,26 +209,31 @@ impl Worker {
         };
         let mut seg = self.first;
         while seg < self.segments && !self.stop.load(Ordering::Relaxed) {
-            if let Err(e) = self.segment(seg, &mut reader, decoder.as_mut(), track_id, &tx, spent) {
-                let _ = tx.send(Msg::Failed(e));
-                return;
-            }
-            if tx.send(Msg::End).is_err() {
+            let packets =
+                match self.segment(seg, &mut reader, decoder.as_mut(), track_id, &tx, spent) {
+                    Ok(packets) => packets,
+                    Err(e) => {
+                        let _ = tx.send(Msg::Failed(e));
+                        return;
+                    }
+                };
+            if tx.send(Msg::End { packets }).is_err() {
                 return;
             }
             seg += self.step;
         }
     }
 
+    /// Decode segment `seg` and send its chunks; returns the packets it held.
     fn segment(
         &self,
         seg: usize,
-        reader: &mut Box<dyn symphonia::core::formats::FormatReader + 'static>,
-        decoder: &mut dyn symphonia::core::codecs::audio::AudioDecoder,
+        reader: &mut Box<dyn FormatReader + 'static>,
+        decoder: &mut dyn AudioDecoder,
         track_id: u32,
         tx: &SyncSender<Msg>,
         spent: &Receiver<Vec<f32>>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let start = seg as i64 * self.seg_ts;
         let end = if seg + 1 == self.segments {
             i64::MAX
@@ -251,9 +261,10 @@ impl Worker {
         };
         let mut chunk: Vec<f32> = fresh();
         let (mut rate, mut channels) = (0u32, 0usize);
+        let mut packets = 0u64;
         loop {
             if self.stop.load(Ordering::Relaxed) {
-                return Ok(());
+                return Ok(packets);
             }
             let packet = match reader.next_packet() {
                 Ok(Some(p)) => p,
@@ -268,6 +279,9 @@ impl Worker {
             if pts >= end {
                 break;
             }
+            // Pre-roll packets belong to the previous segment, which counts them.
+            let own = pts >= start;
+            packets += u64::from(own);
             match decoder.decode(&packet) {
                 Ok(buf) if pts >= start => {
                     let spec = buf.spec();
@@ -286,13 +300,21 @@ impl Worker {
                             })
                             .is_err()
                         {
-                            return Ok(());
+                            return Ok(packets);
                         }
                     }
                 }
                 // Pre-roll: decoded only to settle the decoder's state.
                 Ok(_) => {}
-                Err(SymError::DecodeError(_) | SymError::Unsupported(_)) => {}
+                // Skipped, as the serial decoder does; the consumer counts it.
+                Err(e @ (SymError::DecodeError(_) | SymError::Unsupported(_))) => {
+                    if own {
+                        let error = e.to_string();
+                        if tx.send(Msg::Bad { packets, error }).is_err() {
+                            return Ok(packets);
+                        }
+                    }
+                }
                 Err(e) => return Err(map_err(e, "decode failed")),
             }
         }
@@ -303,7 +325,7 @@ impl Worker {
                 channels,
             });
         }
-        Ok(())
+        Ok(packets)
     }
 }
 
@@ -322,15 +344,11 @@ impl Decoder for ParallelDecoder {
 
     fn next_block(&mut self) -> Result<Option<&[f32]>> {
         loop {
-            if self.done {
+            if self.tally.is_done() {
                 return Ok(None);
             }
             if self.next_segment >= self.segments {
-                self.done = true;
-                if self.decoded_frames == 0 {
-                    return Err(Error::media("no audio could be decoded"));
-                }
-                super::check_not_truncated(self.decoded_frames, self.rate, self.expected_secs)?;
+                self.tally.finish(self.rate)?;
                 return Ok(None);
             }
             let w = self.next_segment % self.rx.len();
@@ -338,7 +356,15 @@ impl Decoder for ParallelDecoder {
                 .recv()
                 .map_err(|_| Error::media("a decoding thread stopped on malformed input"))?;
             let (data, rate, channels) = match msg {
-                Msg::End => {
+                Msg::Bad { packets, error } => {
+                    self.tally.add_packets(packets - self.segment_packets);
+                    self.segment_packets = packets;
+                    self.tally.bad_packet(error)?;
+                    continue;
+                }
+                Msg::End { packets } => {
+                    self.tally.add_packets(packets - self.segment_packets);
+                    self.segment_packets = 0;
                     self.next_segment += 1;
                     continue;
                 }
@@ -352,7 +378,7 @@ impl Decoder for ParallelDecoder {
             if channels == 0 {
                 continue;
             }
-            if self.decoded_frames == 0 {
+            if self.tally.decoded() == 0 {
                 self.rate = rate;
                 self.channels = channels;
                 if let Some(edit) = self.edit {
@@ -364,19 +390,12 @@ impl Decoder for ParallelDecoder {
                 ));
             }
             let frames = data.len() / channels;
-            self.decoded_frames += frames as u64;
-            if self.decoded_frames > self.max_frames {
-                return Err(Error::LimitExceeded(
-                    "the audio track is longer than the duration limit".into(),
-                ));
-            }
             let old = std::mem::replace(&mut self.block, data);
             if old.capacity() > 0 {
                 let _ = self.spent[self.block_from].send(old);
             }
             self.block_from = w;
-            let Some(range) = self.cutter.cut(frames) else {
-                self.done = true;
+            let Some(range) = self.tally.present(&mut self.cutter, frames)? else {
                 return Ok(None);
             };
             if range.is_empty() {
@@ -384,112 +403,6 @@ impl Decoder for ParallelDecoder {
             }
             let ch = self.channels;
             return Ok(Some(&self.block[range.start * ch..range.end * ch]));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::media::decode::symphonia::{SymphoniaDecoder, probe};
-
-    fn drain(d: &mut dyn Decoder) -> Vec<f32> {
-        let mut out = Vec::new();
-        while let Some(b) = d.next_block().unwrap() {
-            out.extend_from_slice(b);
-        }
-        out
-    }
-
-    fn decode_both(path: &Path) -> Vec<(String, Vec<f32>, Vec<f32>)> {
-        let info = probe(path).unwrap();
-        let track = info
-            .tracks
-            .iter()
-            .find(|t| t.audio_index == Some(0))
-            .unwrap()
-            .clone();
-        let limits = Limits::default();
-        let serial = drain(&mut SymphoniaDecoder::open(path, &track, &limits).unwrap());
-        assert!(serial.len() > 400_000);
-        [(2, 1.0), (3, 0.7), (2, 4.3)]
-            .into_iter()
-            .map(|(threads, seg)| {
-                let par =
-                    drain(&mut ParallelDecoder::open(path, &track, &limits, threads, seg).unwrap());
-                (
-                    format!("{threads} threads, {seg} s segments"),
-                    serial.clone(),
-                    par,
-                )
-            })
-            .collect()
-    }
-
-    /// Without perceptual noise substitution the parallel decode is the serial decode,
-    /// sample for sample, wherever the cuts fall.
-    #[test]
-    fn parallel_equals_serial_bit_for_bit() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nopns.mp4");
-        let ok = std::process::Command::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=f=440:r=48000:d=10",
-                "-f",
-                "lavfi",
-            ])
-            .args([
-                "-i",
-                "sine=f=660:r=48000:d=10",
-                "-filter_complex",
-                "[0][1]amerge=inputs=2",
-            ])
-            .args(["-c:a", "aac", "-aac_pns", "0", "-b:a", "128k"])
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        for (what, serial, par) in decode_both(&path) {
-            assert_eq!(par.len(), serial.len(), "{what}");
-            let first_diff = par
-                .iter()
-                .zip(&serial)
-                .position(|(a, b)| a.to_bits() != b.to_bits());
-            assert_eq!(first_diff, None, "{what}");
-        }
-    }
-
-    /// With noise substitution (FFmpeg's encoder default) the noise bands draw from a
-    /// generator whose state runs across the whole stream: a segment started mid-stream
-    /// draws other noise. Same length, identical first segment, and the rest within the
-    /// fidelity threshold (the difference is noise in noise-coded bands).
-    #[test]
-    fn parallel_matches_serial_with_noise_substitution() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/media/mp4_aac_long.mp4");
-        for (what, serial, par) in decode_both(&path) {
-            assert_eq!(par.len(), serial.len(), "{what}");
-            let first_diff = par
-                .iter()
-                .zip(&serial)
-                .position(|(a, b)| a.to_bits() != b.to_bits());
-            assert!(
-                first_diff.is_none_or(|i| i >= 2 * 30_000),
-                "{what}: differs from sample {first_diff:?}"
-            );
-            let sig: f64 = serial.iter().map(|&x| f64::from(x).powi(2)).sum();
-            let noise: f64 = par
-                .iter()
-                .zip(&serial)
-                .map(|(a, b)| f64::from(a - b).powi(2))
-                .sum();
-            let snr = 10.0 * (sig / noise.max(1e-30)).log10();
-            assert!(snr > 70.0, "{what}: {snr:.1} dB");
         }
     }
 }
