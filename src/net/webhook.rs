@@ -1,4 +1,5 @@
-//! Standard Webhooks: signing, verification, one delivery attempt and the retry schedule.
+//! Standard Webhooks: signing, one delivery attempt and the retry schedule (audiotap only
+//! sends webhooks; receivers verify them, see the README).
 //!
 //! A message is signed as `v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>` where
 //! `key` is the base64-decoded part of a `whsec_...` secret; the signature goes in the
@@ -79,28 +80,6 @@ impl WebhookSecret {
 pub fn sign(secret: &WebhookSecret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     let tag = secret.mac(msg_id, timestamp, body).finalize().into_bytes();
     format!("v1,{}", BASE64.encode(tag))
-}
-
-/// Whether `header` (one or more space-separated `v1,<base64>` signatures, as during key
-/// rotation) holds a valid signature of the message. Entries of other versions and
-/// malformed entries are skipped; the comparison is constant-time. Timestamp freshness is
-/// the caller's concern.
-pub fn verify(
-    secret: &WebhookSecret,
-    msg_id: &str,
-    timestamp: i64,
-    body: &[u8],
-    header: &str,
-) -> bool {
-    let expected = secret.mac(msg_id, timestamp, body);
-    header
-        .split_ascii_whitespace()
-        .filter_map(|entry| entry.strip_prefix("v1,"))
-        .filter_map(|sig| BASE64.decode(sig).ok())
-        .fold(false, |found, tag| {
-            // Check every entry (no early exit) so timing does not reveal which matched.
-            expected.clone().verify_slice(&tag).is_ok() | found
-        })
 }
 
 /// Exponential backoff with equal jitter for webhook retries.

@@ -2,9 +2,7 @@
 //! output when not on a terminal, a summary line, --skip-existing, directory and glob
 //! inputs, and parallel jobs giving the same bytes as single extractions.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +19,7 @@ fn inputs(with_bad: bool) -> (tempfile::TempDir, Vec<PathBuf>) {
     let mut v = Vec::new();
     for n in GOOD {
         let p = dir.path().join(n);
-        std::fs::copy(media(n), &p).unwrap();
+        std::fs::copy(media_path(n), &p).unwrap();
         v.push(p);
     }
     if with_bad {
@@ -256,7 +254,7 @@ fn parallel_jobs_match_single_extractions() {
         let got = read_wav(&out.path().join(format!("{}.wav", stem(p)))).unwrap();
         let single = tmpdir();
         let o = single.path().join("o.wav");
-        let job = Job {
+        let job = ExtractArgs {
             sample_rate: Some(16000),
             channels: Some(1),
             ..Default::default()

@@ -2,9 +2,7 @@
 //! HTTP server, engine selection, and the error contract (exit codes, one stderr line with
 //! a stable code, no panic, nothing left in the output folder).
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -21,10 +19,6 @@ fn probe(f: &MFile) -> Result<Value, String> {
         return Err(r.describe());
     }
     serde_json::from_slice(&r.stdout).map_err(|e| format!("{e}: {}", r.stdout_str()))
-}
-
-fn approx(v: &Value, want: f64, tol: f64) -> bool {
-    v.as_f64().is_some_and(|x| (x - want).abs() <= tol)
 }
 
 /// Differences between `audiotap probe --json` and the manifest (ffprobe) for one file.
@@ -171,7 +165,7 @@ fn auto_engine_prefers_symphonia_where_supported() {
     for f in manifest().iter().filter(|f| f.has_audio()) {
         let dir = tmpdir();
         let out = dir.path().join("o.wav");
-        let r = extract(&f.path, &out, &Job::default(), &["--json"]);
+        let r = extract(&f.path, &out, &ExtractArgs::default(), &["--json"]);
         if !r.success() {
             fails.push(format!("{}: {}", f.name, r.describe()));
             continue;
@@ -219,7 +213,7 @@ fn format_follows_extension_or_flag() {
 fn file_output(f: &MFile) -> Wav {
     let dir = tmpdir();
     let out = dir.path().join("o.wav");
-    extract(&f.path, &out, &Job::default(), &[]).ok();
+    extract(&f.path, &out, &ExtractArgs::default(), &[]).ok();
     read_wav(&out).unwrap()
 }
 

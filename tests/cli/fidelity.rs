@@ -4,7 +4,7 @@
 //! the actual difference is printed), alignment lag and per-channel SNR, the `--json`
 //! report, and that the two engines agree with each other.
 //!
-//! Run with `cargo test --test fidelity -- --nocapture` to see the measured figures.
+//! Run with `cargo test --test cli fidelity:: -- --nocapture` to see the measured figures.
 //!
 //! Thresholds (see `threshold`):
 //! * Lossless source, no resampling/remixing, output at least as precise as the source:
@@ -19,9 +19,7 @@
 //!   libavcodec) `CROSS_DECODER_DB`; a different resampler (rubato vs swresample)
 //!   `RESAMPLER_DB`.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::fmt::Write as _;
 
 /// Two good resamplers agree to roughly 50–65 dB on these fixtures (measured in
@@ -50,7 +48,7 @@ struct Outcome {
 }
 
 /// Runs one job on one fixture: reference decode, audiotap with each engine, checks.
-fn run_job(f: &MFile, label: &str, job: &Job, ref_track: usize, out: &mut Outcome) {
+fn run_job(f: &MFile, label: &str, job: &ExtractArgs, ref_track: usize, out: &mut Outcome) {
     let dir = tmpdir();
     let t = f.track(ref_track);
     let reference_path = dir.path().join("ref.wav");
@@ -66,7 +64,7 @@ fn run_job(f: &MFile, label: &str, job: &Job, ref_track: usize, out: &mut Outcom
     for &engine in engines {
         let ctx = format!("{label} {} --engine {engine}", f.name);
         let out_path = dir.path().join(format!("{engine}.wav"));
-        let job = Job {
+        let job = ExtractArgs {
             engine: Some(engine),
             ..job.clone()
         };
@@ -226,7 +224,7 @@ fn frame_tolerance(codec: &str, in_rate: u32, out_rate: u32) -> u64 {
 fn threshold(
     f: &MFile,
     track: usize,
-    job: Job,
+    job: ExtractArgs,
     reference: &Wav,
     engine: &str,
 ) -> (f64, &'static str) {
@@ -260,7 +258,7 @@ fn threshold(
     }
 }
 
-fn run_all(label: &str, select: impl Fn(&MFile) -> Option<(Job, usize)>) {
+fn run_all(label: &str, select: impl Fn(&MFile) -> Option<(ExtractArgs, usize)>) {
     let mut out = Outcome {
         rows: String::new(),
         failures: Vec::new(),
@@ -282,8 +280,8 @@ fn run_all(label: &str, select: impl Fn(&MFile) -> Option<(Job, usize)>) {
     );
 }
 
-fn job() -> Job {
-    Job::default()
+fn job() -> ExtractArgs {
+    ExtractArgs::default()
 }
 
 #[test]
@@ -295,7 +293,7 @@ fn default_wav() {
 fn resample_16k_mono_16bit() {
     run_all("16k-mono-16", |_| {
         Some((
-            Job {
+            ExtractArgs {
                 sample_rate: Some(16000),
                 channels: Some(1),
                 depth: Some(Depth::S16),
@@ -312,7 +310,7 @@ fn resample_44k1_stereo_24bit() {
     // of convention, not of fidelity.
     run_all("44k1-st-24", |f| {
         Some((
-            Job {
+            ExtractArgs {
                 sample_rate: Some(44100),
                 channels: (f.track(0).channels >= 2).then_some(2),
                 depth: Some(Depth::S24),
@@ -327,7 +325,7 @@ fn resample_44k1_stereo_24bit() {
 fn float_32() {
     run_all("32f", |_| {
         Some((
-            Job {
+            ExtractArgs {
                 depth: Some(Depth::F32),
                 ..job()
             },
@@ -340,7 +338,7 @@ fn float_32() {
 fn unsigned_8bit() {
     run_all("8-bit", |_| {
         Some((
-            Job {
+            ExtractArgs {
                 depth: Some(Depth::U8),
                 ..job()
             },
@@ -358,7 +356,7 @@ fn trim_start_duration() {
     // by sample count in the same way.
     run_all("trim", |_| {
         Some((
-            Job {
+            ExtractArgs {
                 start: Some(0.3),
                 duration: Some(0.5),
                 ..job()
@@ -373,7 +371,7 @@ fn second_track_by_index() {
     run_all("track-1", |f| {
         (f.audio.len() >= 2).then(|| {
             (
-                Job {
+                ExtractArgs {
                     track: Some(1),
                     ..job()
                 },
@@ -396,7 +394,7 @@ fn track_by_language() {
             f.name
         );
         Some((
-            Job {
+            ExtractArgs {
                 language: Some("fre".into()),
                 ..job()
             },
@@ -412,7 +410,7 @@ fn downmix_51_to_stereo() {
     run_all("5.1->2", |f| {
         (f.track(0).channels == 6).then(|| {
             (
-                Job {
+                ExtractArgs {
                     channels: Some(2),
                     ..job()
                 },

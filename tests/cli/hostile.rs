@@ -12,9 +12,6 @@
 //! stay under [`RSS_LIMIT_KIB`]. A subset also goes through the HTTP API (jobs fail with a
 //! stable code or succeed; never a 500). The tally is printed (see RELIABILITY.md).
 
-mod api_support;
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use crate::support;
 
 /// A run that has not ended after this long is a hang (the debug binary needs well under
 /// a second for these inputs).
@@ -47,10 +46,6 @@ struct Case {
     label: String,
     ext: &'static str,
     bytes: Vec<u8>,
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(common::media(name)).unwrap()
 }
 
 fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
@@ -85,7 +80,7 @@ fn mp4_patch(src: &[u8], fourcc: &[u8; 4], f: impl Fn(&mut Vec<u8>, usize)) -> V
 }
 
 fn mp4_cases() -> Vec<Case> {
-    let src = fixture("mp4_aac_faststart.mp4");
+    let src = support::media_bytes("mp4_aac_faststart.mp4");
     let mut v = Vec::new();
     let mut add = |label: &str, bytes: Vec<u8>| {
         v.push(Case {
@@ -206,7 +201,7 @@ fn mp4_cases() -> Vec<Case> {
 }
 
 fn wav_cases() -> Vec<Case> {
-    let src = fixture("wav_pcm_s16le.wav");
+    let src = support::media_bytes("wav_pcm_s16le.wav");
     let fmt = find_all(&src, b"fmt ")[0];
     let data = find_all(&src, b"data")[0];
     let le16 = |b: &mut Vec<u8>, at: usize, x: u16| b[at..at + 2].copy_from_slice(&x.to_le_bytes());
@@ -262,7 +257,7 @@ fn wav_cases() -> Vec<Case> {
 }
 
 fn mkv_cases() -> Vec<Case> {
-    let src = fixture("mkv_aac.mkv");
+    let src = support::media_bytes("mkv_aac.mkv");
     let mut v = Vec::new();
     let mut add = |label: &str, f: &dyn Fn(&mut Vec<u8>)| {
         let mut b = src.clone();
@@ -331,7 +326,7 @@ fn damage_cases() -> Vec<Case> {
         ("ogg_vorbis.ogg", "ogg"),
         ("mp4_flac.mp4", "mp4"),
     ] {
-        let src = fixture(name);
+        let src = support::media_bytes(name);
         let mut cuts: Vec<usize> = vec![1, 8, 16, 44, 100, 500, 1000];
         for _ in 0..3 {
             cuts.push(rng.random_range(0..src.len()));
@@ -372,7 +367,7 @@ fn other_cases() -> Vec<Case> {
             family: "no audio",
             label: "video only".into(),
             ext: "mp4",
-            bytes: fixture("mp4_video_only.mp4"),
+            bytes: support::media_bytes("mp4_video_only.mp4"),
         },
         Case {
             family: "no audio",
@@ -438,7 +433,7 @@ fn run(args: &[&str], dir: &Path) -> Outcome {
         .arg("%M")
         .arg("-o")
         .arg(rss_file.path())
-        .arg(common::bin())
+        .arg(support::bin())
         .args(args)
         .env("AUDIOTAP_LOG", "off")
         .stdin(Stdio::null())
@@ -529,7 +524,7 @@ fn judge(t: &mut Tally, family: &'static str, what: &str, o: &Outcome, out: Opti
     match o.exit {
         Some(0) => {
             if let Some(out) = out
-                && let Err(e) = common::read_wav(out)
+                && let Err(e) = support::read_wav(out)
             {
                 return bad(format!("exit 0 but the output is unreadable: {e}"));
             }
@@ -558,7 +553,7 @@ fn judge(t: &mut Tally, family: &'static str, what: &str, o: &Outcome, out: Opti
 }
 
 fn run_corpus(cases: Vec<Case>) -> Tally {
-    let dir = common::tmpdir();
+    let dir = support::tmpdir();
     let tally = Mutex::new(Tally::default());
     let next = Mutex::new(0usize);
     std::thread::scope(|s| {
@@ -653,7 +648,7 @@ fn truncated_and_bit_flipped_headers() {
 
 #[test]
 fn decompression_bomb_is_stopped_by_the_time_budget_with_flat_memory() {
-    let dir = common::tmpdir();
+    let dir = support::tmpdir();
     let bomb = bomb(dir.path());
     let size = std::fs::metadata(&bomb).unwrap().len();
     assert!(size < 2 << 20, "the bomb is {size} bytes");
@@ -682,13 +677,13 @@ fn decompression_bomb_is_stopped_by_the_time_budget_with_flat_memory() {
     );
     assert!(!out.exists(), "a stopped extraction left its output");
     assert_eq!(
-        common::dir_entries(dir.path())
+        support::dir_entries(dir.path())
             .iter()
             .filter(|e| e.starts_with('.'))
             .count(),
         0,
         "temporary files left: {:?}",
-        common::dir_entries(dir.path())
+        support::dir_entries(dir.path())
     );
     assert!(o.rss_kib < 256 * 1024, "peak RSS {} KiB", o.rss_kib);
 }
@@ -698,8 +693,8 @@ fn decompression_bomb_is_stopped_by_the_time_budget_with_flat_memory() {
 /// answers 500, and no temporary file outlives its job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_uploads_through_the_api_fail_cleanly_within_the_job_budget() {
-    use api_support::{ServerConfig, TestServer};
-    let dir = common::tmpdir();
+    use support::{ServerConfig, TestServer};
+    let dir = support::tmpdir();
     let bomb_bytes = std::fs::read(bomb(dir.path())).unwrap();
     let mut picks: Vec<(String, Vec<u8>)> = Vec::new();
     for c in mp4_cases()
@@ -739,7 +734,7 @@ async fn hostile_uploads_through_the_api_fail_cleanly_within_the_job_budget() {
             .create_raw("/v1/jobs", bytes.clone(), "application/octet-stream")
             .await;
         r.expect_status(202);
-        ids.push((label.clone(), api_support::job_id(&r.json())));
+        ids.push((label.clone(), support::job_id(&r.json())));
     }
     let mut tally: BTreeMap<String, usize> = BTreeMap::new();
     for (label, id) in &ids {
@@ -768,7 +763,7 @@ async fn hostile_uploads_through_the_api_fail_cleanly_within_the_job_budget() {
     println!("API: {} hostile uploads: {tally:?}", ids.len());
     srv.get("/healthz").await.expect_status(200);
     assert_eq!(
-        api_support::dir_entries(&srv.data_dir().join("tmp")),
+        support::dir_entries(&srv.data_dir().join("tmp")),
         Vec::<String>::new(),
         "temporary files left after the jobs ended"
     );

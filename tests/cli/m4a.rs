@@ -1,9 +1,7 @@
 //! M4A output: AAC stream copy (packets byte-identical, priming and edit list kept),
 //! AAC encoding (explicit and forced by a rate change) and ALAC (lossless round trip).
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 use std::path::Path;
 
@@ -217,7 +215,7 @@ fn check_aac_encode(f: &MFile, extra: &[&str], rate: Option<u32>, min_db: f64) {
     ffmpeg_reference(
         &f.path,
         0,
-        &Job {
+        &ExtractArgs {
             sample_rate: rate,
             ..Default::default()
         },
@@ -276,7 +274,7 @@ fn aac_encode_from_pcm() {
 #[test]
 fn aac_encode_forced_by_sample_rate() {
     // A rate change forbids the copy; the default bitrate (128 kb/s) applies. The
-    // resampler difference (≥ 40 dB, see tests/fidelity.rs) is far below the AAC noise.
+    // resampler difference (≥ 40 dB, see tests/cli/fidelity.rs) is far below the AAC noise.
     check_aac_encode(
         fixture("mp4_aac.mp4"),
         &["--sample-rate", "44100"],

@@ -3,11 +3,9 @@
 //! from. Each goes through `probe` and `extract` with every engine and must end in a clean
 //! success or the one-line error contract, never a panic, a signal or a hang.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 
 #[test]
 fn every_regression_input_ends_cleanly() {

@@ -7,9 +7,7 @@
 //! Everything is deterministic (fixed seeds); the total stays well under a minute on two
 //! cores with the debug binary.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -58,7 +56,7 @@ fn random_cases(rng: &mut StdRng) -> Vec<Case> {
 fn truncation_cases(rng: &mut StdRng) -> Vec<Case> {
     let mut v = Vec::new();
     for name in SOURCES {
-        let data = std::fs::read(media(name)).unwrap();
+        let data = media_bytes(name);
         let n = data.len();
         let mut cuts: Vec<usize> = vec![0, 4, 8, 12, 32, 100, 188, 500];
         for k in 1..=22 {
@@ -83,7 +81,7 @@ fn truncation_cases(rng: &mut StdRng) -> Vec<Case> {
 fn bitflip_cases(rng: &mut StdRng) -> Vec<Case> {
     let mut v = Vec::new();
     for name in SOURCES {
-        let data = std::fs::read(media(name)).unwrap();
+        let data = media_bytes(name);
         for k in 0..12 {
             let mut b = data.clone();
             let flips = [1, 4, 16, 64][k % 4];
@@ -235,8 +233,5 @@ fn cases_are_deterministic() {
             .zip(&b)
             .all(|(x, y)| x.bytes == y.bytes && x.label == y.label)
     );
-    assert!(
-        a.iter()
-            .any(|c| c.bytes != std::fs::read(media(SOURCES[0])).unwrap())
-    );
+    assert!(a.iter().any(|c| c.bytes != media_bytes(SOURCES[0])));
 }

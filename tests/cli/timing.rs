@@ -2,14 +2,12 @@
 //! presentation before ffmpeg 5.1 stops decoding) for MP4 AAC in every layout, sample-exact
 //! trims, and the audio offset of a track that starts after the video.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 use std::path::Path;
 
 /// Frames ffmpeg decodes for the first audio track (priming removed by the edit list).
-fn ffmpeg_frames(f: &MFile, job: &Job) -> usize {
+fn ffmpeg_frames(f: &MFile, job: &ExtractArgs) -> usize {
     let dir = tmpdir();
     let p = dir.path().join("ref.wav");
     ffmpeg_reference(&f.path, 0, job, &p);
@@ -90,7 +88,7 @@ fn find_box(b: &[u8], mut from: usize, to: usize, t: &[u8; 4]) -> Option<(usize,
 
 /// The exact length audiotap must produce for a job: ffmpeg's, unless the MP4 edit list
 /// ends the presentation earlier (see `mp4_edit_list_samples`).
-fn expected_frames(f: &MFile, job: &Job) -> (usize, usize) {
+fn expected_frames(f: &MFile, job: &ExtractArgs) -> (usize, usize) {
     let ff = ffmpeg_frames(f, job);
     let rate = f.track(0).sample_rate;
     let want = match mp4_edit_list_samples(&f.path, rate) {
@@ -113,7 +111,7 @@ fn expected_frames(f: &MFile, job: &Job) -> (usize, usize) {
 }
 
 /// Frames audiotap writes (and reports) for a job with a given engine.
-fn audiotap_frames(f: &MFile, job: &Job) -> Result<(usize, Value), String> {
+fn audiotap_frames(f: &MFile, job: &ExtractArgs) -> Result<(usize, Value), String> {
     let dir = tmpdir();
     let p = dir.path().join("out.wav");
     let run = extract(&f.path, &p, job, &["--json"]);
@@ -131,7 +129,7 @@ fn audiotap_frames(f: &MFile, job: &Job) -> Result<(usize, Value), String> {
     Ok((wav.frames, report))
 }
 
-fn exact_lengths(names: &[&str], job: Job) {
+fn exact_lengths(names: &[&str], job: ExtractArgs) {
     let mut fails = Vec::new();
     for name in names {
         let f = fixture(name);
@@ -142,7 +140,7 @@ fn exact_lengths(names: &[&str], job: Job) {
             &["ffmpeg"]
         };
         for &engine in engines {
-            let job = Job {
+            let job = ExtractArgs {
                 engine: Some(engine),
                 ..job.clone()
             };
@@ -150,12 +148,12 @@ fn exact_lengths(names: &[&str], job: Job) {
                 Ok((got, _)) => {
                     println!(
                         "{name:<24} {engine:<9} {:?}: {got} frames, expected {want} (ffmpeg CLI {ff})",
-                        job.args(),
+                        job.cli_args(),
                     );
                     if got != want {
                         fails.push(format!(
                             "{name} {:?}: {got} frames, expected {want} (diff {}; ffmpeg CLI decodes {ff})",
-                            job.args(),
+                            job.cli_args(),
                             got as i64 - want as i64
                         ));
                     }
@@ -195,7 +193,7 @@ fn mp4_aac_lengths_are_exact() {
             "mp4_aac_offset.mp4",
             "mp4_aac_51.mp4",
         ],
-        Job::default(),
+        ExtractArgs::default(),
     );
 }
 
@@ -213,9 +211,9 @@ fn lossless_lengths_are_nominal() {
         let secs = f.nominal_duration.expect("nominal_duration_s");
         let want = (secs * f.track(0).sample_rate as f64).round() as usize;
         for engine in ["symphonia", "ffmpeg"] {
-            let job = Job {
+            let job = ExtractArgs {
                 engine: Some(engine),
-                ..Job::default()
+                ..ExtractArgs::default()
             };
             match audiotap_frames(f, &job) {
                 Ok((got, _)) if got == want => {}
@@ -235,28 +233,28 @@ fn lossless_lengths_are_nominal() {
 fn trims_are_sample_exact() {
     // 1.0 s + 2.0 s at 48 kHz: exactly 96000 frames, and the same as ffmpeg's trim.
     let f = fixture("mp4_aac_long.mp4");
-    let job = Job {
+    let job = ExtractArgs {
         start: Some(1.0),
         duration: Some(2.0),
-        ..Job::default()
+        ..ExtractArgs::default()
     };
     assert_eq!(expected_frames(f, &job).0, 96000);
     exact_lengths(&["mp4_aac_long.mp4"], job);
     // A start inside a codec frame and an odd duration (0.123 s + 1.2345 s).
-    let job = Job {
+    let job = ExtractArgs {
         start: Some(0.123),
         duration: Some(1.2345),
-        ..Job::default()
+        ..ExtractArgs::default()
     };
     exact_lengths(&["mp4_aac_long.mp4", "mkv_flac.mkv"], job);
 }
 
 #[test]
 fn duration_past_the_end_gives_the_rest() {
-    let job = Job {
+    let job = ExtractArgs {
         start: Some(9.5),
         duration: Some(5.0),
-        ..Job::default()
+        ..ExtractArgs::default()
     };
     exact_lengths(&["mp4_aac_long.mp4"], job);
 }
@@ -321,9 +319,9 @@ fn offset_in_extract_report() {
     let f = fixture("mp4_aac_offset.mp4");
     let mut fails = Vec::new();
     for engine in ["symphonia", "ffmpeg"] {
-        let job = Job {
+        let job = ExtractArgs {
             engine: Some(engine),
-            ..Job::default()
+            ..ExtractArgs::default()
         };
         match audiotap_frames(f, &job) {
             Ok((_, r)) if close(&r["audio_offset"], OFFSET, OFFSET_TOL) => {}

@@ -5,20 +5,17 @@
 //! with `multipart/byteranges` as nginx does, or, to test the fallbacks, as other servers
 //! do (one coalesced range, the first range only, the whole file) or wrongly.
 
-mod api_support;
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use common::*;
 use serde_json::Value;
 
 /// How the server answers a request for several ranges.
@@ -445,7 +442,7 @@ fn containers_without_a_gain_are_streamed_whole() {
     ];
     let files: Vec<(String, Vec<u8>)> = names
         .iter()
-        .map(|n| (n.to_string(), std::fs::read(media(n)).unwrap()))
+        .map(|n| (n.to_string(), media_bytes(n)))
         .collect();
     let server = range_server(files.clone(), true, None);
     let dir = tmpdir();
@@ -456,7 +453,7 @@ fn containers_without_a_gain_are_streamed_whole() {
         assert_eq!(report["fetch"]["method"], "full", "{name}: {report}");
         assert_eq!(server.served(), data.len() as u64, "{name}: each byte once");
         let local_out = dir.path().join(format!("{name}.local.wav"));
-        extract_json(media(name).to_str().unwrap(), &local_out, &[]);
+        extract_json(media_path(name).to_str().unwrap(), &local_out, &[]);
         assert!(
             std::fs::read(&out).unwrap() == std::fs::read(&local_out).unwrap(),
             "{name}: the remote output differs from the local one"
@@ -480,7 +477,7 @@ fn a_source_that_changes_mid_transfer_fails_cleanly() {
 #[test]
 fn cli_url_sources_obey_the_url_guard() {
     let server = range_server(
-        vec![("a.mp4".into(), std::fs::read(media("mp4_aac.mp4")).unwrap())],
+        vec![("a.mp4".into(), media_bytes("mp4_aac.mp4"))],
         true,
         None,
     );
@@ -505,7 +502,7 @@ async fn url_jobs_fetch_only_the_audio() {
     let data = heavy_mp4(dir.path(), "a.mp4", true);
     let size = data.len() as u64;
     let server = range_server(vec![("a.mp4".into(), data)], true, None);
-    let srv = api_support::TestServer::start(api_support::ServerConfig::new()).await;
+    let srv = TestServer::start(ServerConfig::new()).await;
     let r = srv
         .create_json(&serde_json::json!({"source": {"url": server.url("a.mp4")}, "output": {"sample_rate": 16000, "channels": 1}}))
         .await;

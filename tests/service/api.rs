@@ -2,21 +2,15 @@
 //! a loopback port with its own data dir and local storage, driven over HTTP. URL sources
 //! and webhook receivers are small servers on 127.0.0.1 inside the test.
 //!
-//! The OpenAPI drift check lives here too: `UPDATE_OPENAPI=1 cargo test --test api openapi`
+//! The OpenAPI drift check lives here too: `UPDATE_OPENAPI=1 cargo test --test service openapi`
 //! rewrites `openapi/openapi.yaml` from the code.
-
-mod api_support;
 
 use std::time::{Duration, Instant};
 
-use api_support::*;
+use crate::support::*;
 use serde_json::{Value, json};
 
 const MP4: &str = "mp4_aac.mp4";
-
-fn approx(a: &Value, want: f64, tol: f64) -> bool {
-    a.as_f64().is_some_and(|x| (x - want).abs() <= tol)
-}
 
 // ---------------------------------------------------------------------------------------
 // 1. Raw body upload, the job JSON, download with Range
@@ -28,7 +22,7 @@ async fn raw_upload_job_succeeds_and_output_downloads_with_ranges() {
     let r = srv
         .create_raw(
             "/v1/jobs?sample_rate=16000&channels=1",
-            media(MP4),
+            media_bytes(MP4),
             "video/mp4",
         )
         .await;
@@ -203,7 +197,7 @@ async fn multipart_upload_to_m4a_and_multipart_without_file() {
             "file",
             "mkv_vorbis.mkv",
             "video/x-matroska",
-            media("mkv_vorbis.mkv"),
+            media_bytes("mkv_vorbis.mkv"),
         ),
         Part::text(
             "options",
@@ -276,7 +270,7 @@ async fn url_source_copies_aac_and_loopback_is_refused_without_allowlist() {
         TestServer::start(ServerConfig::new()),
         TestServer::start(ServerConfig::new().no_allowlist())
     );
-    let src = MediaSource::start(media(MP4), Duration::ZERO).await;
+    let src = MediaSource::start(media_bytes(MP4), Duration::ZERO).await;
     let req = json!({"source": {"url": src.url()}, "output": {"format": "m4a", "codec": "copy"}});
     let r = srv.create_json(&req).await;
     r.expect_status(202);
@@ -285,7 +279,7 @@ async fn url_source_copies_aac_and_loopback_is_refused_without_allowlist() {
     assert_eq!(job["source"]["kind"], "url");
     assert_eq!(
         job["source"]["size"].as_u64(),
-        Some(media(MP4).len() as u64),
+        Some(media_bytes(MP4).len() as u64),
         "downloaded size"
     );
     assert_eq!(step_status(&job, "fetch"), "succeeded");
@@ -298,7 +292,7 @@ async fn url_source_copies_aac_and_loopback_is_refused_without_allowlist() {
     assert!(src.hits() >= 1, "the source server saw no request");
 
     // The same request to a server without AUDIOTAP_URL_ALLOWLIST: refused, never fetched.
-    let src2 = MediaSource::start(media(MP4), Duration::ZERO).await;
+    let src2 = MediaSource::start(media_bytes(MP4), Duration::ZERO).await;
     let req2 = json!({"source": {"url": src2.url()}, "output": {"format": "m4a", "codec": "copy"}});
     let r = guarded.create_json(&req2).await;
     if r.status == 400 {
@@ -330,7 +324,7 @@ async fn webhook_is_signed_retried_and_recorded() {
     let srv = TestServer::start(ServerConfig::new()).await;
     let rx = WebhookReceiver::start(srv.webhook_key.clone(), vec![500, 200]).await;
     let q = format!("?webhook_url={}", rx.url());
-    let id = srv.submit_raw(&q, media(MP4)).await;
+    let id = srv.submit_raw(&q, media_bytes(MP4)).await;
     let job = srv.wait_status(&id, "succeeded").await;
     let job = if job["webhook"]["status"] == "delivered" {
         job
@@ -410,7 +404,7 @@ async fn webhook_is_signed_retried_and_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_key_returns_the_same_job_or_422() {
     let srv = TestServer::start(ServerConfig::new()).await;
-    let src = MediaSource::start(media(MP4), Duration::ZERO).await;
+    let src = MediaSource::start(media_bytes(MP4), Duration::ZERO).await;
     let req =
         json!({"source": {"url": src.url()}, "output": {"format": "wav", "sample_rate": 16000}});
     let post = |body: &Value, key: &str| {
@@ -468,7 +462,7 @@ async fn api_keys_are_required_and_jobs_are_private_to_their_key() {
     send(
         c.post(srv.url("/v1/jobs"))
             .header("content-type", "video/mp4")
-            .body(media(MP4)),
+            .body(media_bytes(MP4)),
     )
     .await
     .expect_problem(401, Some("unauthorized"));
@@ -481,7 +475,7 @@ async fn api_keys_are_required_and_jobs_are_private_to_their_key() {
     send(
         c.post(srv.url("/v1/extract"))
             .header("content-type", "video/mp4")
-            .body(media(MP4)),
+            .body(media_bytes(MP4)),
     )
     .await
     .expect_problem(401, Some("unauthorized"));
@@ -490,7 +484,7 @@ async fn api_keys_are_required_and_jobs_are_private_to_their_key() {
         c.post(srv.url("/v1/jobs"))
             .bearer_auth(A)
             .header("content-type", "video/mp4")
-            .body(media(MP4)),
+            .body(media_bytes(MP4)),
     )
     .await;
     r.expect_status(202);
@@ -586,13 +580,13 @@ async fn errors_are_problem_json_with_stable_codes() {
     srv.create_json(&unknown_output)
         .await
         .expect_problem(400, None);
-    srv.create_raw("/v1/jobs?sample_rate=0", media(MP4), "video/mp4")
+    srv.create_raw("/v1/jobs?sample_rate=0", media_bytes(MP4), "video/mp4")
         .await
         .expect_problem(400, Some("invalid_options"));
-    srv.create_raw("/v1/jobs?channels=0", media(MP4), "video/mp4")
+    srv.create_raw("/v1/jobs?channels=0", media_bytes(MP4), "video/mp4")
         .await
         .expect_problem(400, Some("invalid_options"));
-    srv.create_raw("/v1/jobs?format=flac", media(MP4), "video/mp4")
+    srv.create_raw("/v1/jobs?format=flac", media_bytes(MP4), "video/mp4")
         .await
         .expect_problem(400, Some("invalid_options"));
     srv.create_raw("/v1/jobs", Vec::new(), "video/mp4")
@@ -605,9 +599,9 @@ async fn errors_are_problem_json_with_stable_codes() {
         "rejected requests left jobs: {page}"
     );
 
-    let garbage = srv.submit_raw("", bad("random.bin")).await;
-    let video_only = srv.submit_raw("", media("mp4_video_only.mp4")).await;
-    let no_track = srv.submit_raw("?track=5", media(MP4)).await;
+    let garbage = srv.submit_raw("", bad_bytes("random.bin")).await;
+    let video_only = srv.submit_raw("", media_bytes("mp4_video_only.mp4")).await;
+    let no_track = srv.submit_raw("?track=5", media_bytes(MP4)).await;
     for (id, codes) in [
         (&garbage, &["invalid_media", "unsupported_format"][..]),
         (&video_only, &["no_audio_track"][..]),
@@ -651,7 +645,7 @@ async fn errors_are_problem_json_with_stable_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_over_the_limit_is_413_and_leaves_nothing() {
     let srv = TestServer::start(ServerConfig::new().max_upload_bytes(10_000)).await;
-    let video = media(MP4);
+    let video = media_bytes(MP4);
     assert!(video.len() > 10_000);
     srv.create_raw("/v1/jobs", video.clone(), "video/mp4")
         .await
@@ -698,9 +692,9 @@ async fn upload_over_the_limit_is_413_and_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_is_newest_first_paginated_and_filtered() {
     let srv = TestServer::start(ServerConfig::new()).await;
-    let j1 = srv.submit_raw("?sample_rate=16000", media(MP4)).await;
-    let j2 = srv.submit_raw("", bad("random.bin")).await;
-    let j3 = srv.submit_raw("", media("wav_pcm_s16le.wav")).await;
+    let j1 = srv.submit_raw("?sample_rate=16000", media_bytes(MP4)).await;
+    let j2 = srv.submit_raw("", bad_bytes("random.bin")).await;
+    let j3 = srv.submit_raw("", media_bytes("wav_pcm_s16le.wav")).await;
     srv.wait_status(&j1, "succeeded").await;
     srv.wait_status(&j2, "failed").await;
     srv.wait_status(&j3, "succeeded").await;
@@ -769,7 +763,7 @@ async fn list_is_newest_first_paginated_and_filtered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_cancels_running_jobs_and_removes_outputs() {
     let srv = TestServer::start(ServerConfig::new()).await;
-    let slow = MediaSource::start(media(MP4), Duration::from_secs(5)).await;
+    let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(5)).await;
     let created = Instant::now();
     let r = srv
         .create_json(&json!({"source": {"url": slow.url()}}))
@@ -815,7 +809,7 @@ async fn delete_cancels_running_jobs_and_removes_outputs() {
         .expect_problem(409, None);
 
     // A finished job: DELETE removes its output.
-    let done = srv.submit_raw("", media(MP4)).await;
+    let done = srv.submit_raw("", media_bytes(MP4)).await;
     let job = srv.wait_status(&done, "succeeded").await;
     let key = job["output"]["key"]
         .as_str()
@@ -862,7 +856,7 @@ async fn sync_extract_streams_wav_and_rejects_bad_media() {
     let r = srv
         .create_raw(
             "/v1/extract?sample_rate=16000&channels=1",
-            media(MP4),
+            media_bytes(MP4),
             "video/mp4",
         )
         .await;
@@ -882,14 +876,22 @@ async fn sync_extract_streams_wav_and_rejects_bad_media() {
     assert_eq!(wav_info(&r.body), (16000, 1, 16, 32000));
 
     let bad_media = srv
-        .create_raw("/v1/extract", bad("random.bin"), "application/octet-stream")
+        .create_raw(
+            "/v1/extract",
+            bad_bytes("random.bin"),
+            "application/octet-stream",
+        )
         .await;
     bad_media.expect_problem_any(422, &["invalid_media", "unsupported_format"]);
     let no_audio = srv
-        .create_raw("/v1/extract", media("mp4_video_only.mp4"), "video/mp4")
+        .create_raw(
+            "/v1/extract",
+            media_bytes("mp4_video_only.mp4"),
+            "video/mp4",
+        )
         .await;
     no_audio.expect_problem(422, Some("no_audio_track"));
-    srv.create_raw("/v1/extract?sample_rate=0", media(MP4), "video/mp4")
+    srv.create_raw("/v1/extract?sample_rate=0", media_bytes(MP4), "video/mp4")
         .await
         .expect_problem(400, Some("invalid_options"));
     let page = srv.get("/v1/jobs").await.json();
@@ -903,7 +905,7 @@ async fn sync_extract_streams_wav_and_rejects_bad_media() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_survives_kill_9_and_finishes_after_restart() {
     let mut srv = TestServer::start(ServerConfig::new()).await;
-    let slow = MediaSource::start(media(MP4), Duration::from_secs(3)).await;
+    let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(3)).await;
     let r = srv
         .create_json(&json!({"source": {"url": slow.url()}, "output": {"sample_rate": 16000}}))
         .await;
@@ -1016,7 +1018,7 @@ fn openapi_yaml_matches_the_code() {
             .unwrap_or(committed.lines().count().min(generated.lines().count()));
         panic!(
             "{} is out of date with the code (first difference at line {}).\n\
-             Run `UPDATE_OPENAPI=1 cargo test --test api openapi` and commit the file.",
+             Run `UPDATE_OPENAPI=1 cargo test --test service openapi` and commit the file.",
             path.display(),
             first + 1
         );

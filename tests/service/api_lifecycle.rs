@@ -1,11 +1,10 @@
 //! The service's life cycle and its S3 back end: graceful shutdown requeues a running job
 //! that the next process finishes; the whole job flow against a real S3 server (Garage).
 
-mod api_support;
-
 use std::time::{Duration, Instant};
 
-use api_support::*;
+use crate::support::s3::TestS3;
+use crate::support::*;
 use serde_json::json;
 
 const MP4: &str = "mp4_aac.mp4";
@@ -16,7 +15,7 @@ async fn sigterm_requeues_the_running_job_and_the_next_process_finishes_it() {
     // and not be marked failed.
     let mut srv =
         TestServer::start(ServerConfig::new().env("AUDIOTAP_SHUTDOWN_GRACE_SECS", "0")).await;
-    let slow = MediaSource::start(media(MP4), Duration::from_secs(4)).await;
+    let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(4)).await;
     let r = srv
         .create_json(&json!({"source": {"url": slow.url()}}))
         .await;
@@ -44,43 +43,12 @@ async fn sigterm_requeues_the_running_job_and_the_next_process_finishes_it() {
     dl.expect_status(200);
 }
 
-/// The S3 server the test run started (scripts/s3-test-server.sh), or `None` to skip
-/// (failing instead when CI is set: there the suite must run).
-fn s3_env() -> Option<Vec<(String, String)>> {
-    let Ok(endpoint) = std::env::var("AUDIOTAP_TEST_S3_ENDPOINT") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but AUDIOTAP_TEST_S3_ENDPOINT is not: start scripts/s3-test-server.sh"
-        );
-        eprintln!("SKIPPED api s3: AUDIOTAP_TEST_S3_ENDPOINT is not set");
-        return None;
-    };
-    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    let prefix = format!("api-test-{}/", std::process::id());
-    Some(vec![
-        ("AUDIOTAP_STORAGE".into(), "s3".into()),
-        ("AUDIOTAP_S3_ENDPOINT".into(), endpoint),
-        (
-            "AUDIOTAP_S3_BUCKET".into(),
-            var("AUDIOTAP_TEST_S3_BUCKET", "audiotap-test"),
-        ),
-        (
-            "AUDIOTAP_S3_REGION".into(),
-            var("AUDIOTAP_TEST_S3_REGION", "garage"),
-        ),
-        ("AUDIOTAP_S3_PREFIX".into(), prefix),
-        ("AUDIOTAP_S3_PATH_STYLE".into(), "true".into()),
-        ("AWS_ACCESS_KEY_ID".into(), var("AWS_ACCESS_KEY_ID", "")),
-        (
-            "AWS_SECRET_ACCESS_KEY".into(),
-            var("AWS_SECRET_ACCESS_KEY", ""),
-        ),
-    ])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_store_outputs_in_s3_and_serve_them_back() {
-    let Some(env) = s3_env() else { return };
+    let Some(s3) = TestS3::from_env("api s3") else {
+        return;
+    };
+    let env = s3.server_env(&format!("api-test-{}/", std::process::id()));
     let mut cfg = ServerConfig::new();
     for (k, v) in &env {
         cfg = cfg.env(k, v);
@@ -88,7 +56,7 @@ async fn jobs_store_outputs_in_s3_and_serve_them_back() {
     let srv = TestServer::start(cfg).await;
     srv.get("/readyz").await.expect_status(200);
     let id = srv
-        .submit_raw("?sample_rate=16000&channels=1", media(MP4))
+        .submit_raw("?sample_rate=16000&channels=1", media_bytes(MP4))
         .await;
     let job = srv.wait_status(&id, "succeeded").await;
     let out = &job["output"];
@@ -132,7 +100,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
             .env("AUDIOTAP_MAX_QUEUE", "1"),
     )
     .await;
-    let slow = MediaSource::start(media(MP4), Duration::from_secs(3)).await;
+    let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(3)).await;
     let first = srv
         .create_json(&json!({"source": {"url": slow.url()}}))
         .await;

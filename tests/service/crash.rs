@@ -12,13 +12,11 @@
 //! `CRASH_JOBS` (default 12) and `CRASH_KILLS` (default 4) size the run;
 //! `scripts/crash-test.sh` runs it with 50 jobs and prints the tally.
 
-mod api_support;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api_support::*;
+use crate::support::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -65,9 +63,9 @@ async fn submit(srv: &TestServer, i: usize, hook: &str) -> (String, bool) {
     // One in five is bad media: it must fail, once, with a stable code.
     let good = i % 5 != 4;
     let file = if good {
-        media("mp4_aac_long.mp4")
+        media_bytes("mp4_aac_long.mp4")
     } else {
-        bad("random.bin")
+        bad_bytes("random.bin")
     };
     let (ct, body) = multipart(&[
         Part::file("file", &format!("v{i}.mp4"), "video/mp4", file),

@@ -13,12 +13,12 @@
 //! Skipped (with a message) when AUDIOTAP_TEST_DATABASE_URL or AUDIOTAP_TEST_S3_ENDPOINT is
 //! absent; CI sets both (scripts/test.sh starts PostgreSQL and Garage).
 
-mod api_support;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use api_support::*;
+use crate::support::pg;
+use crate::support::s3::TestS3;
+use crate::support::*;
 use serde_json::{Value, json};
 
 const MP4: &str = "mp4_aac.mp4";
@@ -34,50 +34,18 @@ struct Shared {
 
 /// One fresh database and one fresh bucket prefix, or `None` to skip.
 async fn shared(what: &str) -> Option<Shared> {
-    let admin = pg_support::admin_url(what)?;
-    let Ok(endpoint) = std::env::var("AUDIOTAP_TEST_S3_ENDPOINT") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but AUDIOTAP_TEST_S3_ENDPOINT is not: start scripts/s3-test-server.sh"
-        );
-        eprintln!("SKIPPED {what}: AUDIOTAP_TEST_S3_ENDPOINT is not set");
-        return None;
-    };
-    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    let bucket = var("AUDIOTAP_TEST_S3_BUCKET", "audiotap-test");
-    let region = var("AUDIOTAP_TEST_S3_REGION", "garage");
-    let (key, secret) = (
-        var("AWS_ACCESS_KEY_ID", ""),
-        var("AWS_SECRET_ACCESS_KEY", ""),
-    );
+    let admin = pg::admin_url(what)?;
+    let s3 = TestS3::from_env(what)?;
     let prefix = format!("multinode-{}", uuid::Uuid::now_v7().simple());
-    let database = pg_support::fresh_database(&admin).await;
-    let env = vec![
-        ("AUDIOTAP_DATABASE_URL".to_string(), database),
-        ("AUDIOTAP_STORAGE".into(), "s3".into()),
-        ("AUDIOTAP_S3_ENDPOINT".into(), endpoint.clone()),
-        ("AUDIOTAP_S3_BUCKET".into(), bucket.clone()),
-        ("AUDIOTAP_S3_REGION".into(), region.clone()),
-        ("AUDIOTAP_S3_PREFIX".into(), prefix.clone()),
-        ("AUDIOTAP_S3_PATH_STYLE".into(), "true".into()),
-        ("AUDIOTAP_LEASE_SECS".into(), LEASE_SECS.into()),
-        ("AWS_ACCESS_KEY_ID".into(), key.clone()),
-        ("AWS_SECRET_ACCESS_KEY".into(), secret.clone()),
-    ];
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_s3::config::Region::new(region))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            key, secret, None, None, "test",
-        ))
-        .force_path_style(true)
-        .build();
+    let database = pg::fresh_database(&admin).await;
+    let mut env = s3.server_env(&prefix);
+    env.push(("AUDIOTAP_DATABASE_URL".into(), database));
+    env.push(("AUDIOTAP_LEASE_SECS".into(), LEASE_SECS.into()));
     Some(Shared {
         env,
         prefix,
-        bucket,
-        s3: aws_sdk_s3::Client::from_conf(conf),
+        bucket: s3.bucket.clone(),
+        s3: s3.client(),
     })
 }
 
@@ -136,14 +104,6 @@ async fn running_on(srv: &TestServer, node: &str) -> Vec<Value> {
         .collect()
 }
 
-fn step_status<'a>(job: &'a Value, name: &str) -> &'a str {
-    job["steps"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["name"] == name))
-        .and_then(|s| s["status"].as_str())
-        .unwrap_or("")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_jobs_on_three_nodes_survive_a_killed_node_exactly_once() {
     let Some(sh) = shared("multinode kill -9").await else {
@@ -156,8 +116,8 @@ async fn thirty_jobs_on_three_nodes_survive_a_killed_node_exactly_once() {
     b.get("/readyz").await.expect_status(200);
     // Half the jobs are uploads (staged in the bucket by node-a, fetched by whichever node
     // runs them), half download from a slow source, so node-b is surely mid-job when killed.
-    let slow = MediaSource::start(media(MP4), Duration::from_millis(1500)).await;
-    let video = media(MP4);
+    let slow = MediaSource::start(media_bytes(MP4), Duration::from_millis(1500)).await;
+    let video = media_bytes(MP4);
     let mut ids = Vec::new();
     for i in 0..30 {
         let id = if i % 2 == 0 {
@@ -313,7 +273,7 @@ async fn api_node_and_worker_node_share_progress_and_cancellation() {
 
     // An upload through the API node runs on the worker node.
     let id = api
-        .submit_raw("?sample_rate=16000&channels=1", media(MP4))
+        .submit_raw("?sample_rate=16000&channels=1", media_bytes(MP4))
         .await;
     let job = api.wait_status(&id, "succeeded").await;
     assert_eq!(job["node"], "worker-1", "{job:#}");
@@ -330,7 +290,7 @@ async fn api_node_and_worker_node_share_progress_and_cancellation() {
     );
 
     // A slow job: the API node sees the worker's progress, and cancels it there.
-    let slow = MediaSource::start(media(MP4), Duration::from_secs(30)).await;
+    let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(30)).await;
     let r = api
         .create_json(&json!({"source": {"url": slow.url()}}))
         .await;
@@ -389,7 +349,7 @@ async fn a_frozen_worker_loses_its_job_and_its_output_is_not_published() {
     };
     let api = sh.node("api-1", "api").await;
     let x = sh.node("worker-x", "worker").await;
-    let slow = MediaSource::start(media(MP4), Duration::from_secs(2)).await;
+    let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(2)).await;
     let r = api
         .create_json(&json!({"source": {"url": slow.url()}, "output": {"channels": 1}}))
         .await;

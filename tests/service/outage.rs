@@ -10,52 +10,16 @@
 //! it is "down" its port is closed (connection refused, exactly what a stopped server
 //! gives), then it listens again on the same port.
 
-mod api_support;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api_support::*;
+use crate::support::s3::TestS3;
+use crate::support::*;
 use serde_json::json;
 
 const MP4: &str = "mp4_aac.mp4";
-
-/// The S3 settings of the Garage server the test run started, with the endpoint replaced.
-fn s3_env(endpoint: &str) -> Option<Vec<(String, String)>> {
-    let Ok(_) = std::env::var("AUDIOTAP_TEST_S3_ENDPOINT") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but AUDIOTAP_TEST_S3_ENDPOINT is not: start scripts/s3-test-server.sh"
-        );
-        eprintln!("SKIPPED s3 outage: AUDIOTAP_TEST_S3_ENDPOINT is not set");
-        return None;
-    };
-    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    Some(vec![
-        ("AUDIOTAP_STORAGE".into(), "s3".into()),
-        ("AUDIOTAP_S3_ENDPOINT".into(), endpoint.into()),
-        (
-            "AUDIOTAP_S3_BUCKET".into(),
-            var("AUDIOTAP_TEST_S3_BUCKET", "audiotap-test"),
-        ),
-        (
-            "AUDIOTAP_S3_REGION".into(),
-            var("AUDIOTAP_TEST_S3_REGION", "garage"),
-        ),
-        (
-            "AUDIOTAP_S3_PREFIX".into(),
-            format!("outage-test-{}/", std::process::id()),
-        ),
-        ("AUDIOTAP_S3_PATH_STYLE".into(), "true".into()),
-        ("AWS_ACCESS_KEY_ID".into(), var("AWS_ACCESS_KEY_ID", "")),
-        (
-            "AWS_SECRET_ACCESS_KEY".into(),
-            var("AWS_SECRET_ACCESS_KEY", ""),
-        ),
-    ])
-}
 
 /// A TCP relay on a fixed loopback port that can be taken down (port closed, live
 /// connections cut) and brought back.
@@ -127,14 +91,13 @@ impl Relay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_outage_during_a_job_is_ridden_out_and_the_job_completes() {
-    let Ok(garage) = std::env::var("AUDIOTAP_TEST_S3_ENDPOINT") else {
-        s3_env("");
+    let Some(garage) = TestS3::from_env("s3 outage") else {
         return;
     };
-    let relay = Relay::start(garage.trim_start_matches("http://")).await;
-    let Some(env) = s3_env(&relay.url()) else {
-        return;
-    };
+    let relay = Relay::start(garage.endpoint.trim_start_matches("http://")).await;
+    let env = garage
+        .via(&relay.url())
+        .server_env(&format!("outage-test-{}/", std::process::id()));
     let mut cfg = ServerConfig::new().env("AUDIOTAP_STORE_RETRY_SECS", "120");
     for (k, v) in &env {
         cfg = cfg.env(k, v);
@@ -144,7 +107,7 @@ async fn s3_outage_during_a_job_is_ridden_out_and_the_job_completes() {
 
     relay.down();
     let started = Instant::now();
-    let id = srv.submit_raw("?sample_rate=16000", media(MP4)).await;
+    let id = srv.submit_raw("?sample_rate=16000", media_bytes(MP4)).await;
     // The job reaches its store step and keeps retrying while S3 is unreachable.
     srv.wait_job(&id, "retrying the store step", |j| {
         j["status"] == "running" && step_status(j, "store") == "running"
@@ -201,7 +164,7 @@ async fn webhook_receiver_down_for_a_while_then_deliveries_resume() {
     )
     .await;
     let (ct, body) = multipart(&[
-        Part::file("file", "a.mp4", "video/mp4", media(MP4)),
+        Part::file("file", "a.mp4", "video/mp4", media_bytes(MP4)),
         Part::text(
             "options",
             "application/json",
@@ -301,7 +264,7 @@ async fn truncating_source(body: Vec<u8>) -> (SocketAddr, Arc<AtomicUsize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_dropping_mid_transfer_fails_cleanly_with_a_stable_code() {
-    let (addr, hits) = truncating_source(media(MP4)).await;
+    let (addr, hits) = truncating_source(media_bytes(MP4)).await;
     let srv = TestServer::start(ServerConfig::new()).await;
     let url = format!("http://{addr}/v.mp4");
     let r = srv
@@ -352,7 +315,10 @@ async fn a_full_temp_folder_fails_the_job_cleanly_and_the_server_recovers() {
     .await;
     // 2 s of 8 channels at 384 kHz, 32-bit: 24 MiB of WAV into a 1 MiB folder.
     let id = srv
-        .submit_raw("?sample_rate=384000&channels=8&bit_depth=32", media(MP4))
+        .submit_raw(
+            "?sample_rate=384000&channels=8&bit_depth=32",
+            media_bytes(MP4),
+        )
         .await;
     let job = srv.wait_status(&id, "failed").await;
     let msg = job["error"]["message"].as_str().unwrap_or("");
@@ -372,7 +338,7 @@ async fn a_full_temp_folder_fails_the_job_cleanly_and_the_server_recovers() {
     );
     // A job that fits still runs.
     let ok = srv
-        .submit_raw("?sample_rate=8000&channels=1", media(MP4))
+        .submit_raw("?sample_rate=8000&channels=1", media_bytes(MP4))
         .await;
     srv.wait_status(&ok, "succeeded").await;
     srv.get("/healthz").await.expect_status(200);

@@ -9,14 +9,12 @@
 //! are refused before any connection (`scripts/test.sh` runs this suite in a loopback-only
 //! network namespace, so even a guard failure could not leave the machine).
 
-mod api_support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use api_support::*;
+use crate::support::*;
 use serde_json::{Value, json};
 
 const WAV: &str = "wav_pcm_s16le.wav";
@@ -25,7 +23,7 @@ const WAV: &str = "wav_pcm_s16le.wav";
 async fn counting_target(bind: &str) -> (SocketAddr, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
-    let body = Arc::new(media(WAV));
+    let body = Arc::new(media_bytes(WAV));
     let app = axum::Router::new().fallback(move || {
         let (h, b) = (h.clone(), body.clone());
         async move {
@@ -47,7 +45,7 @@ async fn redirector(bind: &str) -> SocketAddr {
     use axum::extract::Query;
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
-    let body = Arc::new(media(WAV));
+    let body = Arc::new(media_bytes(WAV));
     let app = axum::Router::new()
         .route(
             "/r",
@@ -173,7 +171,7 @@ async fn assert_job_source_refused(srv: &TestServer, url: &str) {
 /// A webhook URL refused: at creation (400), or every delivery attempt refused by the guard.
 async fn assert_webhook_refused(srv: &TestServer, url: &str) {
     let (ct, body) = multipart(&[
-        Part::file("file", "a.wav", "audio/wav", media(WAV)),
+        Part::file("file", "a.wav", "audio/wav", media_bytes(WAV)),
         Part::text(
             "options",
             "application/json",
@@ -315,7 +313,7 @@ async fn tenants_cannot_see_touch_or_collide_with_each_other() {
             .bearer_auth(key)
             .header("content-type", "audio/wav")
             .header("idempotency-key", "shared-key-1")
-            .body(media(WAV))
+            .body(media_bytes(WAV))
     };
     let ra = send(mk(A)).await;
     ra.expect_status(202);
@@ -415,7 +413,7 @@ async fn path_traversal_in_filenames_ids_and_paths_names_nothing_outside() {
         "x/../../objects/outputs/evil.wav".to_string(),
     ];
     for name in &evil_names {
-        let (ct, body) = multipart(&[Part::file("file", name, "audio/wav", media(WAV))]);
+        let (ct, body) = multipart(&[Part::file("file", name, "audio/wav", media_bytes(WAV))]);
         let r = send(
             srv.post_req("/v1/jobs")
                 .header("content-type", ct)
@@ -452,7 +450,7 @@ async fn path_traversal_in_filenames_ids_and_paths_names_nothing_outside() {
     let r = srv
         .create_raw(
             "/v1/jobs?filename=../../../etc/passwd",
-            media(WAV),
+            media_bytes(WAV),
             "audio/wav",
         )
         .await;
@@ -518,7 +516,7 @@ async fn secrets_never_reach_logs_or_job_json() {
         )
     };
     let recv = WebhookReceiver::start(webhook_key.to_vec(), vec![500]).await;
-    let src = MediaSource::start(media(WAV), Duration::ZERO).await;
+    let src = MediaSource::start(media_bytes(WAV), Duration::ZERO).await;
     let mut srv = TestServer::start(
         ServerConfig::new()
             .api_keys(KEY)
@@ -544,7 +542,7 @@ async fn secrets_never_reach_logs_or_job_json() {
     srv.wait_status(&id, "succeeded").await;
     srv.wait_job(&id, "delivered", |j| j["webhook"]["status"] == "delivered")
         .await;
-    let failed = srv.submit_raw("", bad("random.bin")).await;
+    let failed = srv.submit_raw("", bad_bytes("random.bin")).await;
     srv.wait_status(&failed, "failed").await;
     send(
         srv.client
@@ -553,7 +551,7 @@ async fn secrets_never_reach_logs_or_job_json() {
     )
     .await
     .expect_problem(401, Some("unauthorized"));
-    srv.create_raw("/v1/extract", media(WAV), "audio/wav")
+    srv.create_raw("/v1/extract", media_bytes(WAV), "audio/wav")
         .await
         .expect_status(200);
 

@@ -1,16 +1,14 @@
 //! Load shedding: past its limits the service answers 503 `busy` with `Retry-After` at
 //! once instead of queuing without bound: job requests being received
 //! (`AUDIOTAP_MAX_CONCURRENT_UPLOADS`), synchronous extractions (`AUDIOTAP_WORKERS` slots)
-//! and queued jobs (`AUDIOTAP_MAX_QUEUE`, tested in tests/api_lifecycle.rs). Slow clients
+//! and queued jobs (`AUDIOTAP_MAX_QUEUE`, tested in tests/service/api_lifecycle.rs). Slow clients
 //! hold the slots: raw sockets that send the headers and part of a body, then wait.
-
-mod api_support;
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use api_support::*;
+use crate::support::*;
 
 /// Start a request whose body never finishes arriving; the socket keeps the slot busy.
 fn stalled_upload(base: &str, path: &str) -> TcpStream {
@@ -39,7 +37,7 @@ async fn wait_until_busy(srv: &TestServer, path: &str) -> Resp {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let r = srv
-            .create_raw(path, media("mp4_aac.mp4"), "video/mp4")
+            .create_raw(path, media_bytes("mp4_aac.mp4"), "video/mp4")
             .await;
         if r.status == 503 || std::time::Instant::now() > deadline {
             return r;
@@ -79,7 +77,7 @@ async fn uploads_and_sync_extractions_past_their_limits_get_503_with_retry_after
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let id = loop {
         let r = srv
-            .create_raw("/v1/jobs", media("mp4_aac.mp4"), "video/mp4")
+            .create_raw("/v1/jobs", media_bytes("mp4_aac.mp4"), "video/mp4")
             .await;
         if r.status == 202 {
             break job_id(&r.json());
@@ -93,7 +91,7 @@ async fn uploads_and_sync_extractions_past_their_limits_get_503_with_retry_after
     };
     srv.wait_status(&id, "succeeded").await;
     let sync = srv
-        .create_raw("/v1/extract", media("mp4_aac.mp4"), "video/mp4")
+        .create_raw("/v1/extract", media_bytes("mp4_aac.mp4"), "video/mp4")
         .await;
     sync.expect_status(200);
     let metrics = srv.get("/metrics").await.text();

@@ -2,7 +2,6 @@
 //! `AUDIOTAP_TEST_S3_ENDPOINT` is set (see `scripts/s3-test-server.sh`). With `CI` set and no
 //! S3 endpoint, the S3 test fails instead of skipping.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,6 +10,8 @@ use audiotap::storage::{
 };
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
+
+use crate::support::s3::TestS3;
 
 const MIB: usize = 1024 * 1024;
 
@@ -385,48 +386,16 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn s3_config() -> Option<S3Config> {
-    let endpoint = std::env::var("AUDIOTAP_TEST_S3_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty());
-    let Some(endpoint) = endpoint else {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "CI is set but AUDIOTAP_TEST_S3_ENDPOINT is not: the S3 suite must run in CI. \
-                 Start the test server: eval \"$(scripts/s3-test-server.sh start)\""
-            );
-        }
-        // Straight to stderr: libtest would swallow eprintln! of a passing test.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED s3_store: AUDIOTAP_TEST_S3_ENDPOINT is not set \
-             (eval \"$(scripts/s3-test-server.sh start)\" to run it)"
-        );
-        return None;
-    };
-    let var =
-        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    Some(S3Config {
-        bucket: var("AUDIOTAP_TEST_S3_BUCKET", "audiotap-test"),
-        endpoint: Some(endpoint),
-        region: var("AUDIOTAP_TEST_S3_REGION", "garage"),
-        // Each run in its own prefix: the bucket outlives test runs.
+/// The store's settings for the test S3 server, each run in its own prefix (the bucket
+/// outlives test runs).
+fn s3_config(s3: &TestS3) -> S3Config {
+    S3Config {
+        bucket: s3.bucket.clone(),
+        endpoint: Some(s3.endpoint.clone()),
+        region: s3.region.clone(),
         prefix: format!("test-{}/", uuid::Uuid::now_v7().simple()),
         path_style: true,
-    })
-}
-
-/// A raw client on the same server, to look behind the store's back.
-async fn raw_client(cfg: &S3Config) -> aws_sdk_s3::Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(cfg.region.clone()))
-        .endpoint_url(cfg.endpoint.clone().unwrap())
-        .load()
-        .await;
-    let conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    }
 }
 
 async fn listing(client: &aws_sdk_s3::Client, cfg: &S3Config) -> (Vec<String>, Vec<String>) {
@@ -460,14 +429,17 @@ async fn listing(client: &aws_sdk_s3::Client, cfg: &S3Config) -> (Vec<String>, V
 
 #[tokio::test]
 async fn s3_store() {
-    let Some(cfg) = s3_config() else { return };
+    let Some(s3) = TestS3::from_env("s3_store") else {
+        return;
+    };
+    let cfg = s3_config(&s3);
     let tmp = tempfile::tempdir().unwrap();
     let store = S3Store::new(cfg.clone()).await.unwrap();
     assert_eq!(store.kind(), "s3");
 
     suite(&store, tmp.path()).await;
 
-    let client = raw_client(&cfg).await;
+    let client = s3.client();
     let (objects, uploads) = listing(&client, &cfg).await;
     assert!(
         objects.is_empty(),

@@ -4,8 +4,6 @@
 //! hand one job to two claimers, leases (renewal, takeover after expiry, the loser's writes
 //! refused), cancellation seen by the worker, webhook delivery claims, node-scoped requeue.
 
-mod pg_support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +12,8 @@ use audiotap::jobs::model::{Job, JobSource, JobStatus, SourceKind};
 use audiotap::jobs::store::{self, Idempotency, Inserted, JobStore, LeaseState};
 use audiotap::media::OutputSpec;
 use time::OffsetDateTime;
+
+use crate::support::pg;
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -40,8 +40,8 @@ async fn sqlite() -> (Arc<dyn JobStore>, tempfile::TempDir) {
 }
 
 async fn postgres(what: &str) -> Option<Arc<dyn JobStore>> {
-    let admin = pg_support::admin_url(what)?;
-    let url = pg_support::fresh_database(&admin).await;
+    let admin = pg::admin_url(what)?;
+    let url = pg::fresh_database(&admin).await;
     Some(store::open(&url).await.expect("open postgres"))
 }
 

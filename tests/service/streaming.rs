@@ -13,14 +13,12 @@
 //! first block was decoded) to move before it sends the rest. A server that needed the
 //! whole file cannot move it, and the test fails at the gate's timeout.
 
-mod api_support;
-mod common;
-
 use std::time::{Duration, Instant};
 
-use api_support::TestServer;
 use bytes::Bytes;
 use futures_util::StreamExt;
+
+use crate::support::*;
 
 /// How long the gate waits for the first block before calling the upload not streamed.
 const GATE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -120,9 +118,9 @@ async fn gated_post(
 
 /// The CLI's extraction of the whole file with the same options.
 fn cli_extract(input: &std::path::Path) -> Vec<u8> {
-    let dir = common::tmpdir();
+    let dir = tmpdir();
     let out = dir.path().join("cli.wav");
-    common::audiotap([
+    audiotap([
         "extract",
         input.to_str().unwrap(),
         "-o",
@@ -143,7 +141,7 @@ fn remux_long(dir: &std::path::Path, format: &str, ext: &str) -> std::path::Path
     let out = dir.join(format!("long.{ext}"));
     let st = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-i"])
-        .arg(common::media("mp4_aac_long.mp4"))
+        .arg(media_path("mp4_aac_long.mp4"))
         .args([
             "-map",
             "0",
@@ -163,11 +161,11 @@ fn remux_long(dir: &std::path::Path, format: &str, ext: &str) -> std::path::Path
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_are_decoded_while_they_arrive() {
-    let srv = TestServer::start(api_support::ServerConfig::new()).await;
-    let dir = common::tmpdir();
+    let srv = TestServer::start(ServerConfig::new()).await;
+    let dir = tmpdir();
     let long_ts = remux_long(dir.path(), "mpegts", "ts");
     let long_flv = remux_long(dir.path(), "flv", "flv");
-    let fixture = |name: &str| common::media(name);
+    let fixture = |name: &str| media_path(name);
     // (input, back end, decoded before its last quarter arrives?)
     let cases = [
         (fixture("mkv_aac.mkv"), "symphonia", true),
@@ -245,11 +243,11 @@ async fn uploads_are_decoded_while_they_arrive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_upload_answers_its_own_error_and_leaves_nothing() {
-    let srv = TestServer::start(api_support::ServerConfig::new().max_upload_bytes(20_000)).await;
+    let srv = TestServer::start(ServerConfig::new().max_upload_bytes(20_000)).await;
     // Symphonia (MKV) and FFmpeg through its AVIO reader (MPEG-TS, WebM/Opus) both read
     // these while they arrive, and must let go when the upload fails.
     for name in ["mkv_aac.mkv", "ts_aac.ts", "webm_opus.webm"] {
-        let data = api_support::media(name);
+        let data = media_bytes(name);
         assert!(data.len() > 20_000);
         let pieces: Vec<Bytes> = data.chunks(4_000).map(Bytes::copy_from_slice).collect();
         let stream = futures_util::stream::iter(pieces).then(|c| async move {
@@ -272,7 +270,7 @@ async fn a_broken_upload_answers_its_own_error_and_leaves_nothing() {
         // Nothing of the upload or the output remains in the temp folder.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let tmp = srv.data_dir().join("tmp");
-        let left: Vec<String> = api_support::dir_entries(&tmp);
+        let left: Vec<String> = dir_entries(&tmp);
         assert!(left.is_empty(), "{name}: left behind: {left:?}");
     }
 }
@@ -304,13 +302,13 @@ fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> (Vec<u8>,
 /// give the CLI's bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_uploads_with_options_first_are_decoded_while_they_arrive() {
-    let srv = TestServer::start(api_support::ServerConfig::new()).await;
-    let dir = common::tmpdir();
+    let srv = TestServer::start(ServerConfig::new()).await;
+    let dir = tmpdir();
     let long_ts = remux_long(dir.path(), "mpegts", "ts");
     let boundary = "audiotap-test-boundary-7d3f";
     let content_type = format!("multipart/form-data; boundary={boundary}");
     let options: &[u8] = br#"{"output": {"sample_rate": 16000, "channels": 1}}"#;
-    for input in [common::media("mkv_aac.mkv"), long_ts] {
+    for input in [media_path("mkv_aac.mkv"), long_ts] {
         let name = input.file_name().unwrap().to_string_lossy().into_owned();
         let data = std::fs::read(&input).unwrap();
         let want = cli_extract(&input);

@@ -1,23 +1,16 @@
 //! The PostgreSQL the test run started (scripts/pg-test-server.sh): a fresh database per
-//! test, so tests (and test binaries) running at once never see each other's jobs.
-#![allow(dead_code, unreachable_pub)]
+//! test, so tests running at once never see each other's jobs.
+
+use super::skip::server_from_env;
 
 /// `AUDIOTAP_TEST_DATABASE_URL`, or `None` to skip (failing instead when CI is set: there
 /// the PostgreSQL suite must run).
 pub fn admin_url(what: &str) -> Option<String> {
-    match std::env::var("AUDIOTAP_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but AUDIOTAP_TEST_DATABASE_URL is not: start scripts/pg-test-server.sh"
-            );
-            eprintln!(
-                "SKIPPED {what}: AUDIOTAP_TEST_DATABASE_URL is not set (scripts/pg-test-server.sh start)"
-            );
-            None
-        }
-    }
+    server_from_env(
+        "AUDIOTAP_TEST_DATABASE_URL",
+        what,
+        "scripts/pg-test-server.sh",
+    )
 }
 
 /// Create an empty database on the test server and return its URL.
