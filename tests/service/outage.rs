@@ -230,7 +230,10 @@ async fn webhook_receiver_down_for_a_while_then_deliveries_resume() {
         1,
         "delivered more than once after success: {ids:?}"
     );
-    assert!(ids[0].starts_with("msg_") || !ids[0].is_empty());
+    assert_eq!(
+        job["webhook"]["message_id"], ids[0],
+        "the delivery's webhook-id is not the message id the job recorded:\n{job:#}"
+    );
     assert_eq!(attempts.last().unwrap()["status"], 204);
 }
 
