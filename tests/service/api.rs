@@ -16,16 +16,29 @@ const MP4: &str = "mp4_aac.mp4";
 // 1. Raw body upload, the job JSON, download with Range
 // ---------------------------------------------------------------------------------------
 
+/// `POST /v1/jobs?sample_rate=16000&channels=1` with the MP4 as the raw body.
+async fn create_raw_job(srv: &TestServer) -> Resp {
+    srv.create_raw(
+        "/v1/jobs?sample_rate=16000&channels=1",
+        media_bytes(MP4),
+        "video/mp4",
+    )
+    .await
+}
+
+/// A raw-body job that has succeeded: its id and its JSON.
+async fn succeeded_raw_job(srv: &TestServer) -> (String, Value) {
+    let r = create_raw_job(srv).await;
+    r.expect_status(202);
+    let id = job_id(&r.json());
+    let job = srv.wait_status(&id, "succeeded").await;
+    (id, job)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raw_upload_job_succeeds_and_output_downloads_with_ranges() {
+async fn raw_upload_creates_a_job_at_its_location() {
     let srv = TestServer::start(ServerConfig::new()).await;
-    let r = srv
-        .create_raw(
-            "/v1/jobs?sample_rate=16000&channels=1",
-            media_bytes(MP4),
-            "video/mp4",
-        )
-        .await;
+    let r = create_raw_job(&srv).await;
     r.expect_status(202);
     let job = r.json();
     let id = job_id(&job);
@@ -63,8 +76,12 @@ async fn raw_upload_job_succeeds_and_output_downloads_with_ranges() {
     let via_loc = send(srv.client.get(&loc_url)).await;
     via_loc.expect_status(200);
     assert_eq!(job_id(&via_loc.json()), id);
+}
 
-    let job = srv.wait_status(&id, "succeeded").await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn succeeded_job_records_each_step() {
+    let srv = TestServer::start(ServerConfig::new()).await;
+    let (_, job) = succeeded_raw_job(&srv).await;
     assert!(
         approx(&job["progress"], 1.0, 1e-9),
         "progress of a succeeded job: {}",
@@ -110,7 +127,12 @@ async fn raw_upload_job_succeeds_and_output_downloads_with_ranges() {
         "probe duration: {}",
         input["duration"]
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn succeeded_job_describes_its_output() {
+    let srv = TestServer::start(ServerConfig::new()).await;
+    let (id, job) = succeeded_raw_job(&srv).await;
     let out = &job["output"];
     assert!(
         out["key"].as_str().is_some_and(|k| !k.is_empty()),
@@ -127,9 +149,16 @@ async fn raw_upload_job_succeeds_and_output_downloads_with_ranges() {
         "output duration {} (expected 2.0)",
         out["duration"]
     );
-    let size = out["size"].as_u64().expect("output size");
-    let sha = out["sha256"].as_str().expect("output sha256").to_string();
+    let sha = out["sha256"].as_str().expect("output sha256");
     assert_eq!(sha.len(), 64, "sha256 {sha:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_downloads_whole_or_by_range() {
+    let srv = TestServer::start(ServerConfig::new()).await;
+    let (id, job) = succeeded_raw_job(&srv).await;
+    let size = job["output"]["size"].as_u64().expect("output size");
+    let sha = job["output"]["sha256"].as_str().expect("output sha256");
 
     let dl = srv.get(&format!("/v1/jobs/{id}/output")).await;
     dl.expect_status(200);
@@ -190,7 +219,7 @@ async fn raw_upload_job_succeeds_and_output_downloads_with_ranges() {
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multipart_upload_to_m4a_and_multipart_without_file() {
+async fn multipart_upload_extracts_to_m4a() {
     let srv = TestServer::start(ServerConfig::new()).await;
     let (ct, body) = multipart(&[
         Part::file(
@@ -244,8 +273,11 @@ async fn multipart_upload_to_m4a_and_multipart_without_file() {
         b"ftyp",
         "the M4A does not start with an ftyp box"
     );
+}
 
-    // No file part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_without_a_file_part_is_refused() {
+    let srv = TestServer::start(ServerConfig::new()).await;
     let (ct, body) = multipart(&[Part::text(
         "options",
         "application/json",
@@ -265,11 +297,8 @@ async fn multipart_upload_to_m4a_and_multipart_without_file() {
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn url_source_copies_aac_and_loopback_is_refused_without_allowlist() {
-    let (srv, guarded) = tokio::join!(
-        TestServer::start(ServerConfig::new()),
-        TestServer::start(ServerConfig::new().no_allowlist())
-    );
+async fn url_source_with_codec_copy_copies_the_aac() {
+    let srv = TestServer::start(ServerConfig::new()).await;
     let src = MediaSource::start(media_bytes(MP4), Duration::ZERO).await;
     let req = json!({"source": {"url": src.url()}, "output": {"format": "m4a", "codec": "copy"}});
     let r = srv.create_json(&req).await;
@@ -290,8 +319,12 @@ async fn url_source_copies_aac_and_loopback_is_refused_without_allowlist() {
     );
     assert_eq!(out["content_type"], "audio/mp4");
     assert!(src.hits() >= 1, "the source server saw no request");
+}
 
-    // The same request to a server without AUDIOTAP_URL_ALLOWLIST: refused, never fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_source_on_loopback_is_refused_without_an_allowlist() {
+    // A server without AUDIOTAP_URL_ALLOWLIST: refused, never fetched.
+    let guarded = TestServer::start(ServerConfig::new().no_allowlist()).await;
     let src2 = MediaSource::start(media_bytes(MP4), Duration::ZERO).await;
     let req2 = json!({"source": {"url": src2.url()}, "output": {"format": "m4a", "codec": "copy"}});
     let r = guarded.create_json(&req2).await;
@@ -449,11 +482,17 @@ async fn idempotency_key_returns_the_same_job_or_422() {
 // 6. API keys and ownership
 // ---------------------------------------------------------------------------------------
 
+const KEY_A: &str = "key-aaaaaaaaaaaaaaaa";
+const KEY_B: &str = "key-bbbbbbbbbbbbbbbb";
+
+/// A server that knows two API keys, `KEY_A` and `KEY_B`.
+async fn keyed_server() -> TestServer {
+    TestServer::start(ServerConfig::new().api_keys(&format!("{KEY_A},{KEY_B}"))).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_keys_are_required_and_jobs_are_private_to_their_key() {
-    const A: &str = "key-aaaaaaaaaaaaaaaa";
-    const B: &str = "key-bbbbbbbbbbbbbbbb";
-    let srv = TestServer::start(ServerConfig::new().api_keys(&format!("{A},{B}"))).await;
+async fn api_keys_are_required() {
+    let srv = keyed_server().await;
     let c = &srv.client;
 
     send(c.get(srv.url("/v1/jobs")))
@@ -479,7 +518,14 @@ async fn api_keys_are_required_and_jobs_are_private_to_their_key() {
     )
     .await
     .expect_problem(401, Some("unauthorized"));
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_private_to_their_key() {
+    const A: &str = KEY_A;
+    const B: &str = KEY_B;
+    let srv = keyed_server().await;
+    let c = &srv.client;
     let r = send(
         c.post(srv.url("/v1/jobs"))
             .bearer_auth(A)
@@ -761,7 +807,7 @@ async fn list_is_newest_first_paginated_and_filtered() {
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_cancels_running_jobs_and_removes_outputs() {
+async fn delete_cancels_a_running_job() {
     let srv = TestServer::start(ServerConfig::new()).await;
     let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(5)).await;
     let created = Instant::now();
@@ -807,8 +853,11 @@ async fn delete_cancels_running_jobs_and_removes_outputs() {
     srv.get(&format!("/v1/jobs/{id}/output"))
         .await
         .expect_problem(409, None);
+}
 
-    // A finished job: DELETE removes its output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_removes_a_finished_jobs_output() {
+    let srv = TestServer::start(ServerConfig::new()).await;
     let done = srv.submit_raw("", media_bytes(MP4)).await;
     let job = srv.wait_status(&done, "succeeded").await;
     let key = job["output"]["key"]
