@@ -275,28 +275,6 @@ async fn a_broken_upload_answers_its_own_error_and_leaves_nothing() {
     }
 }
 
-/// A multipart body: the parts in order, each `(name, filename, bytes)`; and where the
-/// `file` part's bytes begin in it.
-fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> (Vec<u8>, usize) {
-    let mut body = Vec::new();
-    let mut file_at = 0;
-    for (name, filename, bytes) in parts {
-        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        let disposition = match filename {
-            Some(f) => format!("form-data; name=\"{name}\"; filename=\"{f}\""),
-            None => format!("form-data; name=\"{name}\""),
-        };
-        body.extend_from_slice(format!("Content-Disposition: {disposition}\r\n\r\n").as_bytes());
-        if *name == "file" {
-            file_at = body.len();
-        }
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (body, file_at)
-}
-
 /// A multipart upload whose `options` part comes first is extracted while its file part
 /// arrives; with the file part first it is spooled whole (the options may follow). Both
 /// give the CLI's bytes.
@@ -305,22 +283,32 @@ async fn multipart_uploads_with_options_first_are_decoded_while_they_arrive() {
     let srv = TestServer::start(ServerConfig::new()).await;
     let dir = tmpdir();
     let long_ts = remux_long(dir.path(), "mpegts", "ts");
-    let boundary = "audiotap-test-boundary-7d3f";
-    let content_type = format!("multipart/form-data; boundary={boundary}");
     let options: &[u8] = br#"{"output": {"sample_rate": 16000, "channels": 1}}"#;
     for input in [media_path("mkv_aac.mkv"), long_ts] {
         let name = input.file_name().unwrap().to_string_lossy().into_owned();
         let data = std::fs::read(&input).unwrap();
         let want = cli_extract(&input);
         for options_first in [true, false] {
-            let file_part = ("file", Some(name.as_str()), data.as_slice());
-            let options_part = ("options", None, options);
-            let parts = if options_first {
-                [options_part, file_part]
-            } else {
-                [file_part, options_part]
+            // Parts without a Content-Type of their own, as a bare HTML form sends them.
+            let file_part = Part {
+                name: "file".into(),
+                filename: Some(name.clone()),
+                content_type: None,
+                data: data.clone(),
             };
-            let (body, file_at) = multipart(boundary, &parts);
+            let options_part = Part {
+                name: "options".into(),
+                filename: None,
+                content_type: None,
+                data: options.to_vec(),
+            };
+            let (parts, file_index) = if options_first {
+                ([options_part, file_part], 1)
+            } else {
+                ([file_part, options_part], 0)
+            };
+            let (content_type, body, offsets) = multipart_with_offsets(&parts);
+            let file_at = offsets[file_index];
             // Held back: the last quarter of the file and what follows it.
             let tail = body.len() - (file_at + data.len() * 3 / 4);
             let wait = if options_first {

@@ -167,8 +167,15 @@ impl Part {
 
 /// `(Content-Type header, body)` of a multipart/form-data request.
 pub fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
+    let (content_type, body, _) = multipart_with_offsets(parts);
+    (content_type, body)
+}
+
+/// [`multipart`], and where each part's data begins in the body.
+pub fn multipart_with_offsets(parts: &[Part]) -> (String, Vec<u8>, Vec<usize>) {
     let boundary = format!("----audiotap-test-{:016x}", rand::random::<u64>());
     let mut body = Vec::new();
+    let mut offsets = Vec::with_capacity(parts.len());
     for p in parts {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         let mut disp = format!("Content-Disposition: form-data; name=\"{}\"", p.name);
@@ -181,9 +188,14 @@ pub fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
             body.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
         }
         body.extend_from_slice(b"\r\n");
+        offsets.push(body.len());
         body.extend_from_slice(&p.data);
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        body,
+        offsets,
+    )
 }
