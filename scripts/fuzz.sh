@@ -11,7 +11,7 @@
 # (kept between runs, git-ignored). Prints executions, speed, peak RSS and crashes per
 # target. A crash leaves its input in fuzz/artifacts/<target>/ and makes the script exit 1:
 # reproduce it with `cargo +nightly fuzz run <target> <file>`, fix it, and add the input to
-# fixtures/regress/ (tests/regress.rs runs every file there).
+# fixtures/regress/ (tests/cli/regress.rs runs every file there).
 #
 # Knobs: FUZZ_SECONDS (per target), FUZZ_SANITIZER (address | none; default address),
 # FUZZ_PROFILE (release | dev; default release: dev builds in about half the time, runs

@@ -3,7 +3,7 @@
 #
 #   scripts/pg-test-server.sh install   # apt-get install postgresql unless present
 #   eval "$(scripts/pg-test-server.sh start)"   # start (or reuse) it, export its env
-#   cargo test --test store --test multinode    # now also run against PostgreSQL
+#   cargo test --test service -- store:: multinode::   # now also run against PostgreSQL
 #   scripts/pg-test-server.sh stop      # stop it (data stays; `reset` wipes it)
 #   scripts/pg-test-server.sh status | env | reset
 #

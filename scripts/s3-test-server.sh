@@ -3,7 +3,7 @@
 #
 #   scripts/s3-test-server.sh install   # cargo install garage (2.5.x) unless present
 #   eval "$(scripts/s3-test-server.sh start)"   # start (or reuse) it, export its env
-#   cargo test --test storage           # now also runs the S3 suite
+#   cargo test --test service storage::   # now also runs the S3 suite
 #   scripts/s3-test-server.sh stop      # stop it (data stays; `reset` wipes it)
 #   scripts/s3-test-server.sh status | env | reset
 #

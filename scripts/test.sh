@@ -86,10 +86,11 @@ run_tests() {
   # shellcheck disable=SC2086 # empty or --locked
   CARGO_NET_OFFLINE=true cargo test ${LOCKED_FLAG:-} --all-targets || rc=$?
   if [[ "$rc" -eq 0 ]]; then
-    # The HTTP API suites once more, each server on its own PostgreSQL database.
+    # The HTTP API suites (modules api and api_lifecycle of the service test binary) once
+    # more, each server on its own PostgreSQL database.
     # shellcheck disable=SC2086 # empty or --locked
     AUDIOTAP_TEST_API_DATABASE=postgres CARGO_NET_OFFLINE=true \
-      cargo test ${LOCKED_FLAG:-} --test api --test api_lifecycle || rc=$?
+      cargo test ${LOCKED_FLAG:-} --test service -- api:: api_lifecycle:: || rc=$?
   fi
   AUDIOTAP_GARAGE_DIR="$ROOT/target/garage-test" scripts/s3-test-server.sh stop >/dev/null 2>&1 || true
   AUDIOTAP_PG_DIR="$ROOT/target/pg-test" scripts/pg-test-server.sh stop >/dev/null 2>&1 || true

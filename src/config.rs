@@ -190,7 +190,7 @@ pub enum ConfigError {
     Rule { key: &'static str, reason: String },
     /// The webhook signing secret is not `whsec_` + base64 of a 16 to 64 byte key.
     #[error("invalid webhook secret: {0}")]
-    InvalidSecret(String),
+    InvalidSecret(#[from] crate::net::webhook::InvalidSecret),
 }
 
 impl ConfigError {

@@ -10,7 +10,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::api::{self, AppState};
-use crate::config::{Config, StorageKind};
+use crate::config::{Config, ConfigError, StorageKind};
 use crate::jobs::store::JobStore;
 use crate::jobs::{self, Services};
 use crate::net::webhook::WebhookSecret;
@@ -39,11 +39,15 @@ fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
 /// The webhook signing key: configured, or generated once and kept in the data dir.
 fn webhook_secret(cfg: &Config) -> anyhow::Result<WebhookSecret> {
     if let Some(s) = &cfg.webhook_secret {
-        return WebhookSecret::parse(s.expose()).context("AUDIOTAP_WEBHOOK_SECRET");
+        return WebhookSecret::parse(s.expose())
+            .map_err(ConfigError::from)
+            .context("AUDIOTAP_WEBHOOK_SECRET");
     }
     let path = cfg.data_dir.join("webhook_secret");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return WebhookSecret::parse(text.trim()).with_context(|| format!("{}", path.display()));
+        return WebhookSecret::parse(text.trim())
+            .map_err(ConfigError::from)
+            .with_context(|| format!("{}", path.display()));
     }
     let (secret, text) = WebhookSecret::generate();
     std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;

@@ -26,4 +26,4 @@ pub use client::{ClientOptions, guarded_client};
 pub use error::NetError;
 pub use guard::UrlGuard;
 pub use range::{FetchMethod, FetchSummary};
-pub use webhook::{DeliveryAttempt, RetrySchedule, WebhookSecret, deliver_once, sign, verify};
+pub use webhook::{DeliveryAttempt, RetrySchedule, WebhookSecret, deliver_once, sign};

@@ -1,4 +1,5 @@
-//! Standard Webhooks: signing, verification, one delivery attempt and the retry schedule.
+//! Standard Webhooks: signing, one delivery attempt and the retry schedule (audiotap only
+//! sends webhooks; receivers verify them, see the README).
 //!
 //! A message is signed as `v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>` where
 //! `key` is the base64-decoded part of a `whsec_...` secret; the signature goes in the
@@ -16,7 +17,6 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 
 use super::error::describe_reqwest;
-use crate::config::ConfigError;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -39,18 +39,23 @@ impl fmt::Debug for WebhookSecret {
     }
 }
 
+/// A webhook signing secret that is not `whsec_` + base64 of a 16 to 64 byte key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSecret(pub String);
+
 impl WebhookSecret {
     /// Parse `whsec_` + base64 (standard alphabet, padded) of a 16 to 64 byte key.
-    /// A bad secret is a [`ConfigError`]: it comes from the service's configuration.
-    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+    /// The service's configuration turns an [`InvalidSecret`] into its own error.
+    pub fn parse(s: &str) -> Result<Self, InvalidSecret> {
         let encoded = s.trim().strip_prefix(SECRET_PREFIX).ok_or_else(|| {
-            ConfigError::InvalidSecret(format!("a webhook secret starts with {SECRET_PREFIX:?}"))
+            InvalidSecret(format!("a webhook secret starts with {SECRET_PREFIX:?}"))
         })?;
         let key = BASE64
             .decode(encoded)
-            .map_err(|_| ConfigError::InvalidSecret("the key after whsec_ is not base64".into()))?;
+            .map_err(|_| InvalidSecret("the key after whsec_ is not base64".into()))?;
         if !(MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&key.len()) {
-            return Err(ConfigError::InvalidSecret(format!(
+            return Err(InvalidSecret(format!(
                 "the key is {} bytes; it must be {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES}",
                 key.len()
             )));
@@ -80,28 +85,6 @@ impl WebhookSecret {
 pub fn sign(secret: &WebhookSecret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     let tag = secret.mac(msg_id, timestamp, body).finalize().into_bytes();
     format!("v1,{}", BASE64.encode(tag))
-}
-
-/// Whether `header` (one or more space-separated `v1,<base64>` signatures, as during key
-/// rotation) holds a valid signature of the message. Entries of other versions and
-/// malformed entries are skipped; the comparison is constant-time. Timestamp freshness is
-/// the caller's concern.
-pub fn verify(
-    secret: &WebhookSecret,
-    msg_id: &str,
-    timestamp: i64,
-    body: &[u8],
-    header: &str,
-) -> bool {
-    let expected = secret.mac(msg_id, timestamp, body);
-    header
-        .split_ascii_whitespace()
-        .filter_map(|entry| entry.strip_prefix("v1,"))
-        .filter_map(|sig| BASE64.decode(sig).ok())
-        .fold(false, |found, tag| {
-            // Check every entry (no early exit) so timing does not reveal which matched.
-            expected.clone().verify_slice(&tag).is_ok() | found
-        })
 }
 
 /// Exponential backoff with equal jitter for webhook retries.

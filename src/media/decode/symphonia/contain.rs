@@ -1,7 +1,7 @@
 //! Panics inside the Symphonia back end become `invalid_media` errors.
 //!
 //! A demuxer or decoder tripping over a hostile file (an arithmetic overflow on a claimed
-//! sample count, say: `tests/hostile.rs` found two in Symphonia 0.6.1) must not take the
+//! sample count, say: `tests/cli/hostile.rs` found two in Symphonia 0.6.1) must not take the
 //! CLI or a worker down. Only calls into Symphonia run inside [`contain`]; a panic there is
 //! caught, its message goes to the log (not to stderr: the CLI's one-line error contract
 //! holds), and the caller gets an error. Panics anywhere else behave as usual.
