@@ -120,6 +120,8 @@ pub struct Config {
     pub store_retry_secs: u64,
     /// Job requests whose bodies may be received at once; more get 503 `busy`.
     pub max_concurrent_uploads: usize,
+    /// How long a resumable (tus) upload may go without a byte before it is removed.
+    pub upload_expiry_secs: u64,
 }
 
 impl Default for Config {
@@ -154,6 +156,7 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             store_retry_secs: 900,
             max_concurrent_uploads: 64,
+            upload_expiry_secs: 24 * 3600,
         }
     }
 }
@@ -387,6 +390,10 @@ impl Config {
             self.fetch_timeout_secs = parse(n, v)?;
             Ok(())
         });
+        env!("AUDIOTAP_UPLOAD_EXPIRY_SECS", |n, v| -> Result<(), ConfigError> {
+            self.upload_expiry_secs = parse(n, v)?;
+            Ok(())
+        });
         env!("AUDIOTAP_MAX_CONCURRENT_UPLOADS", |n,
                                                  v|
          -> Result<
@@ -422,6 +429,9 @@ impl Config {
                 "workers = {} must be between 1 and 1024",
                 self.workers
             ));
+        }
+        if self.upload_expiry_secs == 0 {
+            return bad("upload_expiry_secs must be at least 1".into());
         }
         if self.max_concurrent_uploads == 0 {
             return bad("max_concurrent_uploads must be at least 1".into());

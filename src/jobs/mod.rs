@@ -4,6 +4,7 @@
 pub mod model;
 pub mod pgstore;
 pub mod store;
+pub mod uploads;
 pub mod worker;
 
 pub use model::{Job, JobStatus};

@@ -134,6 +134,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn cancel(&self, id: Uuid) -> StoreResult<Option<(Job, JobStatus)>>;
     async fn counts(&self) -> StoreResult<HashMap<JobStatus, u64>>;
     async fn ping(&self) -> StoreResult<()>;
+    /// The same database's resumable uploads (tus), in `jobs::uploads`.
+    fn uploads(&self) -> &dyn super::uploads::UploadStore;
 }
 
 /// Open the store `url` names: `sqlite:…` or `postgres://…`.
@@ -210,6 +212,10 @@ impl SqliteStore {
 
     fn now_ms() -> i64 {
         millis(OffsetDateTime::now_utc())
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 }
 
@@ -498,5 +504,9 @@ impl JobStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    fn uploads(&self) -> &dyn super::uploads::UploadStore {
+        self
     }
 }
