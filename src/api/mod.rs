@@ -111,12 +111,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/extract", post(sync::extract))
         .route(
             "/v1/uploads",
-            post(uploads::create).options(uploads::discover),
+            post(uploads::create::create).options(uploads::discover),
         )
         .route(
             "/v1/uploads/{id}",
             axum::routing::head(uploads::status)
-                .patch(uploads::append)
+                .patch(uploads::append::append)
                 .delete(uploads::terminate)
                 .options(uploads::discover),
         )

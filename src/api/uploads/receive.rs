@@ -213,6 +213,7 @@ where
         if let Err(e) = out.write_all(&chunk).await {
             break End::Failed(io_err(e));
         }
+        metrics::counter!("audiotap_upload_bytes_total").increment(chunk.len() as u64);
         if let Some(h) = &mut hasher {
             h.update(&chunk);
         }
@@ -355,6 +356,7 @@ where
         if let Some(h) = &mut hasher {
             h.update(&chunk);
         }
+        metrics::counter!("audiotap_upload_bytes_total").increment(chunk.len() as u64);
         up.offset += chunk.len() as u64;
         let mut trouble = None;
         while !chunk.is_empty() {
