@@ -177,7 +177,7 @@ fn diff(seen: &mut Seen, job: &Value) -> Vec<Event> {
 /// Reconnect with `Last-Event-ID` to get only what changed since; after `end` that answers
 /// 204.
 #[utoipa::path(
-    get, path = "/v1/jobs/{id}/events", tag = "jobs",
+    get, path = "/v1/jobs/{id}/events", tag = "jobs", operation_id = "job_events",
     params(
         ("id" = String, Path, description = "Job id"),
         ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: resume after it"),

@@ -117,8 +117,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/uploads/{id}",
             axum::routing::head(uploads::status)
                 .patch(uploads::append::append)
-                .delete(uploads::terminate)
-                .options(uploads::discover),
+                .delete(uploads::terminate),
         )
         .route("/", get(page::index))
         .route("/assets/{name}", get(page::asset));

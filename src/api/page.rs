@@ -33,7 +33,7 @@ fn file(content_type: &'static str, body: String) -> Response {
 
 /// The page. It asks for an API key only when the server has keys configured.
 #[utoipa::path(
-    get, path = "/", tag = "page",
+    get, path = "/", tag = "page", operation_id = "page",
     responses((status = 200, description = "The page", content_type = "text/html", body = String))
 )]
 pub(crate) async fn index(State(state): State<AppState>) -> Response {
@@ -53,7 +53,7 @@ pub(crate) async fn index(State(state): State<AppState>) -> Response {
 
 /// The page's script, style sheet and icon.
 #[utoipa::path(
-    get, path = "/assets/{name}", tag = "page",
+    get, path = "/assets/{name}", tag = "page", operation_id = "page_asset",
     params(("name" = String, Path, description = "`app.js`, `style.css` or `icon.svg`")),
     responses(
         (status = 200, description = "The file", content_type = "text/javascript", body = String),

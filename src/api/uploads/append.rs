@@ -19,7 +19,7 @@ use crate::jobs::uploads::{Lock, Upload, UploadState};
 /// Append bytes at `Upload-Offset` (tus core). The answer to the `PATCH` that brings the
 /// last byte carries `Location: /v1/jobs/{id}`, the job made from the upload.
 #[utoipa::path(
-    patch, path = "/v1/uploads/{id}", tag = "uploads",
+    patch, path = "/v1/uploads/{id}", tag = "uploads", operation_id = "append_upload",
     params(
         ("id" = String, Path, description = "Upload id"),
         ("Tus-Resumable" = String, Header, description = "1.0.0"),

@@ -21,7 +21,7 @@ use crate::storage::multipart::part_size_for;
 /// may carry `filename` and `options` (base64 of the JSON of a `POST /v1/jobs` body without
 /// `source`); the job is made when the last byte arrives.
 #[utoipa::path(
-    post, path = "/v1/uploads", tag = "uploads",
+    post, path = "/v1/uploads", tag = "uploads", operation_id = "create_upload",
     params(
         ("Tus-Resumable" = String, Header, description = "1.0.0"),
         ("Upload-Length" = u64, Header, description = "The whole upload's size in bytes"),

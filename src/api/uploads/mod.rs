@@ -112,7 +112,7 @@ fn busy() -> TusError {
 
 /// What this server speaks: versions, extensions, the size cap, checksum algorithms.
 #[utoipa::path(
-    options, path = "/v1/uploads", tag = "uploads",
+    options, path = "/v1/uploads", tag = "uploads", operation_id = "discover_uploads",
     responses((status = 204, description = "tus discovery", headers(
         ("Tus-Resumable" = String, description = "1.0.0"),
         ("Tus-Version" = String, description = "1.0.0"),
@@ -140,7 +140,7 @@ pub(crate) async fn discover(State(state): State<AppState>) -> Response {
 
 /// How far the upload got (tus core). Once complete, `Audiotap-Job-Location` names its job.
 #[utoipa::path(
-    head, path = "/v1/uploads/{id}", tag = "uploads",
+    head, path = "/v1/uploads/{id}", tag = "uploads", operation_id = "upload_status",
     params(("id" = String, Path, description = "Upload id"), ("Tus-Resumable" = String, Header, description = "1.0.0")),
     responses(
         (status = 200, description = "The upload's state", headers(
@@ -219,7 +219,7 @@ fn completed(up: &Upload) -> Response {
 /// Stop an upload and remove its bytes (tus termination). A complete upload's job is not
 /// touched (cancel it with `DELETE /v1/jobs/{id}`).
 #[utoipa::path(
-    delete, path = "/v1/uploads/{id}", tag = "uploads",
+    delete, path = "/v1/uploads/{id}", tag = "uploads", operation_id = "terminate_upload",
     params(("id" = String, Path, description = "Upload id"), ("Tus-Resumable" = String, Header, description = "1.0.0")),
     responses(
         (status = 204, description = "Terminated"),
