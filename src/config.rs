@@ -390,7 +390,12 @@ impl Config {
             self.fetch_timeout_secs = parse(n, v)?;
             Ok(())
         });
-        env!("AUDIOTAP_UPLOAD_EXPIRY_SECS", |n, v| -> Result<(), ConfigError> {
+        env!("AUDIOTAP_UPLOAD_EXPIRY_SECS", |n,
+                                             v|
+         -> Result<
+            (),
+            ConfigError,
+        > {
             self.upload_expiry_secs = parse(n, v)?;
             Ok(())
         });

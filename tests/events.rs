@@ -46,7 +46,9 @@ async fn events(srv: &TestServer, id: &str, last: Option<&str>) -> (u16, Vec<Ev>
     let mut body = resp.bytes_stream();
     let mut text = String::new();
     while let Some(chunk) = body.next().await {
-        text.push_str(&String::from_utf8_lossy(&chunk.expect("event stream chunk")));
+        text.push_str(&String::from_utf8_lossy(
+            &chunk.expect("event stream chunk"),
+        ));
     }
     let mut out = Vec::new();
     for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
@@ -118,8 +120,15 @@ async fn a_jobs_events_run_to_its_end_and_resume_where_they_stopped() {
         assert_eq!(status, 200);
         // A finished job's state is what the first stream ended with, so the remainder of
         // the first stream and the resumed stream bring the client to the same place.
-        assert_eq!(rest.last().map(|e| e.id.clone()), evs.last().map(|e| e.id.clone()));
-        assert!(!rest.iter().any(|e| evs[..=cut].iter().any(|f| f.id == e.id)));
+        assert_eq!(
+            rest.last().map(|e| e.id.clone()),
+            evs.last().map(|e| e.id.clone())
+        );
+        assert!(
+            !rest
+                .iter()
+                .any(|e| evs[..=cut].iter().any(|f| f.id == e.id))
+        );
     }
     // After the end there is nothing more: 204 tells the client to stop.
     let (status, rest) = events(&srv, &id, Some(&evs.last().unwrap().id)).await;
@@ -128,7 +137,10 @@ async fn a_jobs_events_run_to_its_end_and_resume_where_they_stopped() {
     let (status, again) = events(&srv, &id, Some("garbage")).await;
     assert_eq!(status, 200);
     assert_eq!(again.first().map(|e| e.name.as_str()), Some("status"));
-    assert_eq!(again.last().map(|e| e.id.clone()), evs.last().map(|e| e.id.clone()));
+    assert_eq!(
+        again.last().map(|e| e.id.clone()),
+        evs.last().map(|e| e.id.clone())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,23 +96,41 @@ async fn one_holder_at_a_time(s: Arc<dyn JobStore>) {
     let u = s.uploads();
     let up = upload("", time::Duration::hours(1));
     u.create_upload(&up, None).await.unwrap();
-    assert!(matches!(u.lock_upload(up.id, None, "a", HOLD).await.unwrap(), Lock::Held(_)));
-    assert!(matches!(u.lock_upload(up.id, None, "b", HOLD).await.unwrap(), Lock::Busy));
+    assert!(matches!(
+        u.lock_upload(up.id, None, "a", HOLD).await.unwrap(),
+        Lock::Held(_)
+    ));
+    assert!(matches!(
+        u.lock_upload(up.id, None, "b", HOLD).await.unwrap(),
+        Lock::Busy
+    ));
     // Released: the next request takes it.
     assert!(u.save_upload(&up, "a", None).await.unwrap());
-    assert!(matches!(u.lock_upload(up.id, None, "b", HOLD).await.unwrap(), Lock::Held(_)));
+    assert!(matches!(
+        u.lock_upload(up.id, None, "b", HOLD).await.unwrap(),
+        Lock::Held(_)
+    ));
     // A lock that ran out without renewal goes to the next request.
     let short = upload("", time::Duration::hours(1));
-    u.create_upload(&short, Some(("c", Duration::from_millis(1)))).await.unwrap();
+    u.create_upload(&short, Some(("c", Duration::from_millis(1))))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(matches!(u.lock_upload(short.id, None, "d", HOLD).await.unwrap(), Lock::Held(_)));
+    assert!(matches!(
+        u.lock_upload(short.id, None, "d", HOLD).await.unwrap(),
+        Lock::Held(_)
+    ));
     // Many at once: exactly one wins.
     let race = upload("", time::Duration::hours(1));
     u.create_upload(&race, None).await.unwrap();
     let tries = (0..8).map(|i| {
         let s = s.clone();
         let id = race.id;
-        tokio::spawn(async move { s.uploads().lock_upload(id, None, &format!("r{i}"), HOLD).await })
+        tokio::spawn(async move {
+            s.uploads()
+                .lock_upload(id, None, &format!("r{i}"), HOLD)
+                .await
+        })
     });
     let mut held = 0;
     for t in tries {
@@ -128,10 +146,17 @@ async fn only_the_holder_writes(s: Arc<dyn JobStore>) {
     let mut up = upload("", time::Duration::hours(1));
     u.create_upload(&up, Some(("mine", HOLD))).await.unwrap();
     up.offset = 400;
-    assert!(!u.save_upload(&up, "someone else", Some(HOLD)).await.unwrap());
+    assert!(
+        !u.save_upload(&up, "someone else", Some(HOLD))
+            .await
+            .unwrap()
+    );
     assert_eq!(u.get_upload(up.id, None).await.unwrap().unwrap().offset, 0);
     assert!(u.save_upload(&up, "mine", Some(HOLD)).await.unwrap());
-    assert_eq!(u.get_upload(up.id, None).await.unwrap().unwrap().offset, 400);
+    assert_eq!(
+        u.get_upload(up.id, None).await.unwrap().unwrap().offset,
+        400
+    );
     // Completing ends the lock and the receiving: no more locks, no more writes.
     up.offset = 1000;
     up.state = UploadState::Complete;
@@ -149,7 +174,12 @@ async fn terminate_whoever_holds_it(s: Arc<dyn JobStore>) {
     let mut up = upload("alice", time::Duration::hours(1));
     u.create_upload(&up, Some(("writer", HOLD))).await.unwrap();
     let keep = OffsetDateTime::now_utc() + time::Duration::hours(1);
-    assert_eq!(u.end_upload(up.id, Some("bob"), UploadState::Terminated, keep).await.unwrap(), None);
+    assert_eq!(
+        u.end_upload(up.id, Some("bob"), UploadState::Terminated, keep)
+            .await
+            .unwrap(),
+        None
+    );
     let was = u
         .end_upload(up.id, Some("alice"), UploadState::Terminated, keep)
         .await
@@ -157,12 +187,20 @@ async fn terminate_whoever_holds_it(s: Arc<dyn JobStore>) {
         .expect("ended");
     assert_eq!(was.state, UploadState::Receiving);
     // Once is enough; the writer's next record is refused.
-    assert_eq!(u.end_upload(up.id, None, UploadState::Terminated, keep).await.unwrap(), None);
+    assert_eq!(
+        u.end_upload(up.id, None, UploadState::Terminated, keep)
+            .await
+            .unwrap(),
+        None
+    );
     up.offset = 10;
     assert!(!u.save_upload(&up, "writer", Some(HOLD)).await.unwrap());
     let now = u.get_upload(up.id, None).await.unwrap().unwrap();
     assert_eq!((now.state, now.offset), (UploadState::Terminated, 0));
-    assert!(matches!(u.lock_upload(up.id, None, "x", HOLD).await.unwrap(), Lock::Ended(_)));
+    assert!(matches!(
+        u.lock_upload(up.id, None, "x", HOLD).await.unwrap(),
+        Lock::Ended(_)
+    ));
 }
 
 async fn expiry_and_purge(s: Arc<dyn JobStore>) {
@@ -175,13 +213,30 @@ async fn expiry_and_purge(s: Arc<dyn JobStore>) {
     u.create_upload(&held, Some(("busy", HOLD))).await.unwrap();
     let now = OffsetDateTime::now_utc();
     // Expired and not held: listed. An expired upload takes no lock.
-    let expired: Vec<Uuid> = u.expired_uploads(now, 10).await.unwrap().iter().map(|x| x.id).collect();
+    let expired: Vec<Uuid> = u
+        .expired_uploads(now, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| x.id)
+        .collect();
     assert_eq!(expired, vec![old.id]);
-    assert!(matches!(u.lock_upload(old.id, None, "t", HOLD).await.unwrap(), Lock::Ended(_)));
-    let was = u.end_upload(old.id, None, UploadState::Expired, now).await.unwrap();
+    assert!(matches!(
+        u.lock_upload(old.id, None, "t", HOLD).await.unwrap(),
+        Lock::Ended(_)
+    ));
+    let was = u
+        .end_upload(old.id, None, UploadState::Expired, now)
+        .await
+        .unwrap();
     assert_eq!(was.map(|w| w.id), Some(old.id));
     // Purge removes ended records past their time, never receiving ones.
-    assert_eq!(u.purge_uploads(now + time::Duration::seconds(1)).await.unwrap(), 1);
+    assert_eq!(
+        u.purge_uploads(now + time::Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(u.get_upload(old.id, None).await.unwrap(), None);
     assert!(u.get_upload(fresh.id, None).await.unwrap().is_some());
     assert!(u.get_upload(held.id, None).await.unwrap().is_some());

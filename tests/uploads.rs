@@ -52,7 +52,10 @@ async fn create(srv: &TestServer, len: usize, meta: &str) -> String {
     .await;
     r.expect_status(201);
     assert_eq!(r.header("upload-offset").as_deref(), Some("0"));
-    assert!(r.header("upload-expires").is_some_and(|e| e.ends_with(" GMT")));
+    assert!(
+        r.header("upload-expires")
+            .is_some_and(|e| e.ends_with(" GMT"))
+    );
     let loc = r.header("location").expect("Location");
     assert!(loc.starts_with("/v1/uploads/"), "{loc}");
     loc
@@ -83,7 +86,9 @@ fn job_of(r: &Resp) -> String {
         .header("location")
         .unwrap_or_else(|| panic!("{}: no Location", r.what));
     assert_eq!(r.header("audiotap-job-location"), Some(loc.clone()));
-    loc.strip_prefix("/v1/jobs/").expect("a job URL").to_string()
+    loc.strip_prefix("/v1/jobs/")
+        .expect("a job URL")
+        .to_string()
 }
 
 /// The output a plain `POST /v1/jobs` makes of the same bytes and options.
@@ -128,7 +133,10 @@ async fn an_upload_in_pieces_becomes_a_job_on_its_last_byte() {
         Some(video.len().to_string()),
         "HEAD Upload-Length"
     );
-    assert!(h.header("upload-metadata").is_some_and(|m| m.contains("filename")));
+    assert!(
+        h.header("upload-metadata")
+            .is_some_and(|m| m.contains("filename"))
+    );
     assert_eq!(h.header("cache-control").as_deref(), Some("no-store"));
     let mut at = 0;
     for piece in video.chunks(7_000) {
@@ -160,7 +168,10 @@ async fn an_upload_in_pieces_becomes_a_job_on_its_last_byte() {
         }
     }
     // Its bytes moved to the job (and were removed with it): nothing waits in tus/.
-    assert_eq!(dir_entries(&srv.data_dir().join("tus")), Vec::<String>::new());
+    assert_eq!(
+        dir_entries(&srv.data_dir().join("tus")),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +196,9 @@ async fn creation_with_upload_can_bring_every_byte() {
 /// Send a PATCH head announcing all of `rest` but only `sent` bytes of it, then hang up.
 async fn broken_patch(srv: &TestServer, path: &str, offset: usize, rest: &[u8], sent: usize) {
     let addr = srv.base().trim_start_matches("http://").to_string();
-    let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     let head = format!(
         "PATCH {path} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n\
          Content-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
@@ -249,7 +262,9 @@ async fn a_second_writer_waits_for_the_first() {
     let mut slow: Option<tokio::net::TcpStream> = None;
     let locked = loop {
         if slow.is_none() {
-            let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+            let mut s = tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect");
             s.write_all(head_text.as_bytes()).await.unwrap();
             s.write_all(&video[..10_000]).await.unwrap();
             s.flush().await.unwrap();
@@ -262,7 +277,8 @@ async fn a_second_writer_waits_for_the_first() {
         r.expect_status(204);
         let mut buf = [0u8; 64];
         if let Some(s) = slow.as_mut()
-            && let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await
+            && let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await
             && n > 0
         {
             slow = None;
@@ -306,19 +322,38 @@ async fn refusals_are_problems_and_keep_nothing() {
             None => rb,
         }
     };
-    send(post(None, &meta)).await.expect_problem(400, Some("invalid_request"));
-    send(post(Some("0"), &meta)).await.expect_problem(400, Some("invalid_request"));
-    send(post(Some("-5"), &meta)).await.expect_problem(400, Some("invalid_request"));
-    send(post(Some("200001"), &meta)).await.expect_problem(413, Some("source_too_large"));
-    send(post(Some("10"), "filename %%%")).await.expect_problem(400, Some("invalid_request"));
+    send(post(None, &meta))
+        .await
+        .expect_problem(400, Some("invalid_request"));
+    send(post(Some("0"), &meta))
+        .await
+        .expect_problem(400, Some("invalid_request"));
+    send(post(Some("-5"), &meta))
+        .await
+        .expect_problem(400, Some("invalid_request"));
+    send(post(Some("200001"), &meta))
+        .await
+        .expect_problem(413, Some("source_too_large"));
+    send(post(Some("10"), "filename %%%"))
+        .await
+        .expect_problem(400, Some("invalid_request"));
     let bad_opts = metadata("a.mp4", &json!({"output": {"format": "flac7"}}));
-    send(post(Some("10"), &bad_opts)).await.expect_problem(400, Some("invalid_options"));
+    send(post(Some("10"), &bad_opts))
+        .await
+        .expect_problem(400, Some("invalid_options"));
     let bad_rate = metadata("a.mp4", &json!({"output": {"sample_rate": 0}}));
-    send(post(Some("10"), &bad_rate)).await.expect_problem(400, Some("invalid_options"));
+    send(post(Some("10"), &bad_rate))
+        .await
+        .expect_problem(400, Some("invalid_options"));
     let with_source = metadata("a.mp4", &json!({"source": {"url": "http://127.0.0.1/x"}}));
-    send(post(Some("10"), &with_source)).await.expect_problem(400, Some("invalid_options"));
+    send(post(Some("10"), &with_source))
+        .await
+        .expect_problem(400, Some("invalid_options"));
     // None of those made an upload.
-    assert_eq!(dir_entries(&srv.data_dir().join("tus")), Vec::<String>::new());
+    assert_eq!(
+        dir_entries(&srv.data_dir().join("tus")),
+        Vec::<String>::new()
+    );
 
     let up = create(&srv, video.len(), &meta).await;
     patch(&srv, &up, 0, &video[..1000]).await.expect_status(204);
@@ -345,7 +380,9 @@ async fn refusals_are_problems_and_keep_nothing() {
     // A body past Upload-Length: 413, nothing of it kept.
     let mut long = video[1000..].to_vec();
     long.extend_from_slice(b"one too many");
-    patch(&srv, &up, 1000, &long).await.expect_problem(413, Some("source_too_large"));
+    patch(&srv, &up, 1000, &long)
+        .await
+        .expect_problem(413, Some("source_too_large"));
     // A checksum that does not match: 460, nothing of the body kept.
     let wrong = B64.encode(sha2::Sha256::digest(b"something else"));
     let r = send(
@@ -368,7 +405,10 @@ async fn refusals_are_problems_and_keep_nothing() {
     r.expect_problem(400, Some("checksum_algorithm_unsupported"));
     let h = head(&srv, &up).await;
     assert_eq!(offset_of(&h), 1000);
-    let file = srv.data_dir().join("tus").join(up.rsplit('/').next().unwrap());
+    let file = srv
+        .data_dir()
+        .join("tus")
+        .join(up.rsplit('/').next().unwrap());
     assert_eq!(std::fs::metadata(&file).unwrap().len(), 1000);
     // The right checksum (sha256 or sha1): kept.
     let good = B64.encode(sha2::Sha256::digest(&video[1000..5000]));
@@ -383,7 +423,13 @@ async fn refusals_are_problems_and_keep_nothing() {
     r.expect_status(204);
     assert_eq!(offset_of(&r), 5000);
     // Unknown uploads: 404.
-    let r = patch(&srv, "/v1/uploads/0192b5a0-0000-7000-8000-000000000000", 0, b"x").await;
+    let r = patch(
+        &srv,
+        "/v1/uploads/0192b5a0-0000-7000-8000-000000000000",
+        0,
+        b"x",
+    )
+    .await;
     r.expect_problem(404, Some("not_found"));
     head(&srv, "/v1/uploads/not-an-id").await.expect_status(404);
     // No job was made by any of it.
@@ -395,10 +441,17 @@ async fn a_terminated_upload_is_gone() {
     let srv = TestServer::start(ServerConfig::new()).await;
     let video = media(MP4);
     let up = create(&srv, video.len(), &metadata("t.mp4", &options())).await;
-    patch(&srv, &up, 0, &video[..20_000]).await.expect_status(204);
+    patch(&srv, &up, 0, &video[..20_000])
+        .await
+        .expect_status(204);
     assert_eq!(dir_entries(&srv.data_dir().join("tus")).len(), 1);
-    send(tus(&srv, Method::DELETE, &up)).await.expect_status(204);
-    assert_eq!(dir_entries(&srv.data_dir().join("tus")), Vec::<String>::new());
+    send(tus(&srv, Method::DELETE, &up))
+        .await
+        .expect_status(204);
+    assert_eq!(
+        dir_entries(&srv.data_dir().join("tus")),
+        Vec::<String>::new()
+    );
     head(&srv, &up).await.expect_status(410);
     patch(&srv, &up, 20_000, &video[20_000..])
         .await
@@ -414,11 +467,16 @@ async fn an_unfinished_upload_expires_and_its_bytes_are_removed() {
     let srv = TestServer::start(ServerConfig::new().env("AUDIOTAP_UPLOAD_EXPIRY_SECS", "1")).await;
     let video = media(MP4);
     let up = create(&srv, video.len(), &metadata("e.mp4", &options())).await;
-    patch(&srv, &up, 0, &video[..20_000]).await.expect_status(204);
+    patch(&srv, &up, 0, &video[..20_000])
+        .await
+        .expect_status(204);
     // The sweep removes it: its bytes go, and it answers 410 (later 404, once purged).
     let deadline = Instant::now() + Duration::from_secs(20);
     while !dir_entries(&srv.data_dir().join("tus")).is_empty() {
-        assert!(Instant::now() < deadline, "the expired upload's file is still there");
+        assert!(
+            Instant::now() < deadline,
+            "the expired upload's file is still there"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let h = head(&srv, &up).await;
@@ -438,14 +496,13 @@ async fn uploads_belong_to_their_key() {
     let up = create(&srv, video.len(), &metadata("k.mp4", &options())).await;
     srv.auth = None;
     head(&srv, &up).await.expect_status(401);
-    let r = send(
-        tus(&srv, Method::POST, "/v1/uploads").header("Upload-Length", "10"),
-    )
-    .await;
+    let r = send(tus(&srv, Method::POST, "/v1/uploads").header("Upload-Length", "10")).await;
     r.expect_problem(401, Some("unauthorized"));
     srv.auth = Some(b.into());
     head(&srv, &up).await.expect_status(404);
-    patch(&srv, &up, 0, &video).await.expect_problem(404, Some("not_found"));
+    patch(&srv, &up, 0, &video)
+        .await
+        .expect_problem(404, Some("not_found"));
     srv.auth = Some(a.into());
     let r = patch(&srv, &up, 0, &video).await;
     r.expect_status(204);
@@ -473,15 +530,24 @@ fn s3_env() -> Option<Vec<(String, String)>> {
     Some(vec![
         ("AUDIOTAP_STORAGE".into(), "s3".into()),
         ("AUDIOTAP_S3_ENDPOINT".into(), endpoint),
-        ("AUDIOTAP_S3_BUCKET".into(), var("AUDIOTAP_TEST_S3_BUCKET", "audiotap-test")),
-        ("AUDIOTAP_S3_REGION".into(), var("AUDIOTAP_TEST_S3_REGION", "garage")),
+        (
+            "AUDIOTAP_S3_BUCKET".into(),
+            var("AUDIOTAP_TEST_S3_BUCKET", "audiotap-test"),
+        ),
+        (
+            "AUDIOTAP_S3_REGION".into(),
+            var("AUDIOTAP_TEST_S3_REGION", "garage"),
+        ),
         (
             "AUDIOTAP_S3_PREFIX".into(),
             format!("tus-test-{}-{}/", std::process::id(), rand::random::<u32>()),
         ),
         ("AUDIOTAP_S3_PATH_STYLE".into(), "true".into()),
         ("AWS_ACCESS_KEY_ID".into(), var("AWS_ACCESS_KEY_ID", "")),
-        ("AWS_SECRET_ACCESS_KEY".into(), var("AWS_SECRET_ACCESS_KEY", "")),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            var("AWS_SECRET_ACCESS_KEY", ""),
+        ),
     ])
 }
 
@@ -506,7 +572,8 @@ fn big_wav(seconds: u32) -> Vec<u8> {
 }
 
 fn config(env: &[(String, String)]) -> ServerConfig {
-    env.iter().fold(ServerConfig::new(), |c, (k, v)| c.env(k, v))
+    env.iter()
+        .fold(ServerConfig::new(), |c, (k, v)| c.env(k, v))
 }
 
 /// Send `bytes` in PATCHes of `sizes` (cycled), through the servers in turn; a hang-up
@@ -550,11 +617,18 @@ async fn on_s3_the_bytes_go_into_a_multipart_upload() {
     let out = srv.get(&format!("/v1/jobs/{id}/output")).await.body;
     assert_eq!(sha256_hex(&out), sha256_hex(&wav));
     // Nothing of it on local disk.
-    assert_eq!(dir_entries(&srv.data_dir().join("tus")), Vec::<String>::new());
+    assert_eq!(
+        dir_entries(&srv.data_dir().join("tus")),
+        Vec::<String>::new()
+    );
     // Terminating another one aborts its multipart upload; its tail goes too.
     let other = create(&srv, wav.len(), &metadata("b.wav", &opts)).await;
-    patch(&srv, &other, 0, &wav[..(6 << 20)]).await.expect_status(204);
-    send(tus(&srv, Method::DELETE, &other)).await.expect_status(204);
+    patch(&srv, &other, 0, &wav[..(6 << 20)])
+        .await
+        .expect_status(204);
+    send(tus(&srv, Method::DELETE, &other))
+        .await
+        .expect_status(204);
     head(&srv, &other).await.expect_status(410);
 }
 

@@ -108,6 +108,22 @@ impl Seen {
     }
 }
 
+/// One event of the stream as a client reads it (the body is a sequence of these).
+#[derive(utoipa::ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the stream in the OpenAPI document only"
+)]
+pub(crate) struct JobEvent {
+    /// `status`, `step`, `progress`, `output_ready` or `end`.
+    event: String,
+    /// What the client has been told so far: send it back as `Last-Event-ID` to resume.
+    id: String,
+    /// The event's JSON: `status` {status, attempts, error}; `step` a step of the job JSON;
+    /// `progress` {progress}; `output_ready` an output of the job JSON; `end` the job JSON.
+    data: String,
+}
+
 /// The outputs a job JSON announces: `outputs` when present, else its one `output`.
 fn outputs(job: &Value) -> Vec<Value> {
     match job.get("outputs").and_then(Value::as_array) {
@@ -129,7 +145,12 @@ fn is_terminal(status: &Value) -> bool {
 fn diff(seen: &mut Seen, job: &Value) -> Vec<Event> {
     let mut out = Vec::new();
     let mut push = |seen: &Seen, name: &str, data: Value| {
-        out.push(Event::default().event(name).id(seen.id()).data(data.to_string()));
+        out.push(
+            Event::default()
+                .event(name)
+                .id(seen.id())
+                .data(data.to_string()),
+        );
     };
     let attempts = job["attempts"].as_u64().unwrap_or(0);
     let status = letter(&job["status"]);
@@ -154,10 +175,15 @@ fn diff(seen: &mut Seen, job: &Value) -> Vec<Event> {
             push(seen, "step", step.clone());
         }
     }
-    let progress = (job["progress"].as_f64().unwrap_or(0.0).clamp(0.0, 1.0) * 1000.0).round() as u32;
+    let progress =
+        (job["progress"].as_f64().unwrap_or(0.0).clamp(0.0, 1.0) * 1000.0).round() as u32;
     if seen.progress != Some(progress) {
         seen.progress = Some(progress);
-        push(seen, "progress", json!({"progress": f64::from(progress) / 1000.0}));
+        push(
+            seen,
+            "progress",
+            json!({"progress": f64::from(progress) / 1000.0}),
+        );
     }
     let list = outputs(job);
     while seen.outputs < list.len() {
@@ -183,7 +209,7 @@ fn diff(seen: &mut Seen, job: &Value) -> Vec<Event> {
         ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: resume after it"),
     ),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = JobEvent),
         (status = 204, description = "Last-Event-ID says the client saw the end already"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -237,7 +263,9 @@ pub(crate) async fn job_events(
                     },
                     // Gone (deleted from the store): nothing more will happen.
                     Ok(None) => return None,
-                    Err(e) => tracing::warn!(error = %e, job = %uid, "cannot read a job for its events"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, job = %uid, "cannot read a job for its events")
+                    }
                 }
             }
         }
@@ -270,11 +298,28 @@ mod tests {
     #[test]
     fn ids_round_trip_and_refuse_garbage() {
         let mut s = Seen::start();
-        let all = diff(&mut s, &job("running", 1, &["succeeded", "running", "pending", "pending", "pending"], 0.25, false));
+        let all = diff(
+            &mut s,
+            &job(
+                "running",
+                1,
+                &["succeeded", "running", "pending", "pending", "pending"],
+                0.25,
+                false,
+            ),
+        );
         assert_eq!(names(&all), 1 + 5 + 1);
         assert_eq!(Seen::parse(&s.id()), Some(s.clone()));
         assert_eq!(s.id(), "1.r.srppp.250.0.0");
-        for bad in ["", "1.r", "x.r.s.1.0.0", "1.R.s.1.0.0", "1.r.s.1001.0.0", "1.r.s.1.0.2", "1.rr.s.1.0.0"] {
+        for bad in [
+            "",
+            "1.r",
+            "x.r.s.1.0.0",
+            "1.R.s.1.0.0",
+            "1.r.s.1001.0.0",
+            "1.r.s.1.0.2",
+            "1.rr.s.1.0.0",
+        ] {
             assert_eq!(Seen::parse(bad), None, "{bad:?}");
         }
     }
@@ -282,11 +327,44 @@ mod tests {
     #[test]
     fn only_changes_are_sent_and_resume_continues_where_the_client_was() {
         let mut s = Seen::start();
-        diff(&mut s, &job("running", 1, &["succeeded", "running", "pending", "pending", "pending"], 0.25, false));
+        diff(
+            &mut s,
+            &job(
+                "running",
+                1,
+                &["succeeded", "running", "pending", "pending", "pending"],
+                0.25,
+                false,
+            ),
+        );
         let at = s.id();
         // Nothing changed: nothing sent.
-        assert!(diff(&mut s, &job("running", 1, &["succeeded", "running", "pending", "pending", "pending"], 0.25, false)).is_empty());
-        let done = job("succeeded", 1, &["succeeded", "succeeded", "succeeded", "succeeded", "skipped"], 1.0, true);
+        assert!(
+            diff(
+                &mut s,
+                &job(
+                    "running",
+                    1,
+                    &["succeeded", "running", "pending", "pending", "pending"],
+                    0.25,
+                    false
+                )
+            )
+            .is_empty()
+        );
+        let done = job(
+            "succeeded",
+            1,
+            &[
+                "succeeded",
+                "succeeded",
+                "succeeded",
+                "succeeded",
+                "skipped",
+            ],
+            1.0,
+            true,
+        );
         let mut live = s.clone();
         let tail = diff(&mut live, &done);
         // status, probe, extract, store, notify, progress, output_ready, end
@@ -298,7 +376,16 @@ mod tests {
         assert_eq!(resumed, live);
         // A retry (attempt 2) is announced even though the status letter is the same.
         let mut s2 = Seen::parse(&at).unwrap();
-        let again = diff(&mut s2, &job("running", 2, &["succeeded", "running", "pending", "pending", "pending"], 0.25, false));
+        let again = diff(
+            &mut s2,
+            &job(
+                "running",
+                2,
+                &["succeeded", "running", "pending", "pending", "pending"],
+                0.25,
+                false,
+            ),
+        );
         assert_eq!(again.len(), 1);
     }
 

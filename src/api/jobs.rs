@@ -222,10 +222,7 @@ pub(crate) async fn submit(
                 .map_err(ApiError::internal)?;
         }
     }
-    let inserted = svc
-        .store
-        .insert(&job, caller.owner.as_deref(), idem)
-        .await;
+    let inserted = svc.store.insert(&job, caller.owner.as_deref(), idem).await;
     let inserted = match inserted {
         Ok(i) => i,
         Err(e) => {

@@ -46,8 +46,10 @@ pub(crate) async fn index(State(state): State<AppState>) -> Response {
         .replace("{{keys}}", keys)
         .replace("{{version}}", env!("CARGO_PKG_VERSION"));
     let mut resp = file("text/html; charset=utf-8", html);
-    resp.headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     resp
 }
 

@@ -204,4 +204,3 @@ where
         (Ok(()), Ok(false)) => (up, Err(receive::lock_lost())),
     }
 }
-

@@ -9,7 +9,9 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::protocol::{self, TusError, TusResult, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_OFFSET, bad};
+use super::protocol::{
+    self, TusError, TusResult, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_OFFSET, bad,
+};
 use super::receive::{self, HOLD};
 use super::{answer, append::take_bytes, busy, finish, header_value, refuse};
 use crate::api::error::{ApiError, Problem};
@@ -109,7 +111,13 @@ async fn start(
         )));
     }
     let slot = if with_body {
-        Some(state.upload_slots.clone().try_acquire_owned().map_err(|_| busy())?)
+        Some(
+            state
+                .upload_slots
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| busy())?,
+        )
     } else {
         None
     };
@@ -140,7 +148,10 @@ async fn start(
         state: UploadState::Receiving,
         length,
         offset: 0,
-        filename: meta.filename.as_deref().map(crate::api::input::sanitize_filename),
+        filename: meta
+            .filename
+            .as_deref()
+            .map(crate::api::input::sanitize_filename),
         options: match &meta.options {
             Some(t) => serde_json::from_str(t).ok(),
             None => None,
@@ -201,9 +212,10 @@ async fn start(
     let mut resp = answer(StatusCode::CREATED, &up);
     resp.headers_mut().insert(header::LOCATION, location);
     if up.offset == 0 {
-        resp.headers_mut()
-            .insert(UPLOAD_EXPIRES.clone(), header_value(protocol::http_date(up.expires_at)));
+        resp.headers_mut().insert(
+            UPLOAD_EXPIRES.clone(),
+            header_value(protocol::http_date(up.expires_at)),
+        );
     }
     Ok(resp)
 }
-

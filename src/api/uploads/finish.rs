@@ -91,7 +91,11 @@ pub(crate) fn expiry(svc: &Services) -> Duration {
 /// Check an upload's options when it is created, as the job would check them, so a bad
 /// option is refused before any byte is sent.
 pub(crate) fn check(svc: &Services, opts: &UploadOptions) -> TusResult<()> {
-    input::check_options(&opts.output, opts.webhook_url.as_deref(), opts.metadata.clone())?;
+    input::check_options(
+        &opts.output,
+        opts.webhook_url.as_deref(),
+        opts.metadata.clone(),
+    )?;
     if let Some(url) = &opts.webhook_url
         && let Ok(u) = reqwest::Url::parse(url)
     {

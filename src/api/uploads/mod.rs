@@ -24,8 +24,8 @@ use super::error::{ApiError, Problem};
 use super::{AppState, Caller};
 use crate::jobs::uploads::{Upload, UploadState};
 use protocol::{
-    CHECKSUM_ALGORITHMS, EXTENSIONS, JOB_LOCATION, TUS_RESUMABLE, TUS_VERSION, TusError,
-    TusResult, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_OFFSET,
+    CHECKSUM_ALGORITHMS, EXTENSIONS, JOB_LOCATION, TUS_RESUMABLE, TUS_VERSION, TusError, TusResult,
+    UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_OFFSET,
 };
 
 fn not_found(id: &str) -> TusError {
@@ -66,7 +66,10 @@ fn answer(status: StatusCode, up: &Upload) -> Response {
         );
     }
     if let Some(job) = up.job_id {
-        h.insert(JOB_LOCATION.clone(), header_value(format!("/v1/jobs/{job}")));
+        h.insert(
+            JOB_LOCATION.clone(),
+            header_value(format!("/v1/jobs/{job}")),
+        );
     }
     resp
 }

@@ -10,8 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::api::error::ApiError;
 
 pub(crate) const TUS_VERSION: &str = "1.0.0";
-pub(crate) const EXTENSIONS: &str =
-    "creation,creation-with-upload,termination,expiration,checksum";
+pub(crate) const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration,checksum";
 pub(crate) const CHECKSUM_ALGORITHMS: &str = "sha256,sha1";
 pub(crate) const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 /// Longest `Upload-Metadata` accepted (the options JSON is at most 64 KiB, base64 grows it).
@@ -184,7 +183,9 @@ pub(crate) fn parse_checksum(headers: &HeaderMap) -> TusResult<Option<Checksum>>
         other => {
             return Err(bad(
                 "checksum_algorithm_unsupported",
-                format!("checksum algorithm {other:?} is not supported (use one of {CHECKSUM_ALGORITHMS})"),
+                format!(
+                    "checksum algorithm {other:?} is not supported (use one of {CHECKSUM_ALGORITHMS})"
+                ),
             ));
         }
     };
@@ -276,7 +277,10 @@ mod tests {
             "filename !!!".to_string(),
             format!("filename {0},filename {0}", b64("a")),
             ",".to_string(),
-            format!("filename {}", base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe])),
+            format!(
+                "filename {}",
+                base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe])
+            ),
         ] {
             assert!(parse_metadata(&bad).is_err(), "{bad:?}");
         }
@@ -287,7 +291,10 @@ mod tests {
         let mut h = HeaderMap::new();
         assert!(parse_checksum(&h).unwrap().is_none());
         let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"abc"));
-        h.insert("upload-checksum", format!("sha256 {digest}").parse().unwrap());
+        h.insert(
+            "upload-checksum",
+            format!("sha256 {digest}").parse().unwrap(),
+        );
         let c = parse_checksum(&h).unwrap().unwrap();
         let mut ok = c.hasher();
         ok.update(b"ab");

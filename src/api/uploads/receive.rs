@@ -195,7 +195,9 @@ where
     // Bytes past the recorded offset came from a request that broke off before recording
     // them: drop them.
     file.set_len(up.offset).await.map_err(io_err)?;
-    file.seek(SeekFrom::Start(up.offset)).await.map_err(io_err)?;
+    file.seek(SeekFrom::Start(up.offset))
+        .await
+        .map_err(io_err)?;
     let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut hasher = checksum.map(Checksum::hasher);
     let end = loop {
@@ -317,10 +319,11 @@ where
     S: Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
 {
     let svc = holder.svc;
-    let parts = svc
-        .objects
-        .multipart()
-        .ok_or_else(|| TusError(ApiError::internal("the upload went to S3 but storage has no multipart")))?;
+    let parts = svc.objects.multipart().ok_or_else(|| {
+        TusError(ApiError::internal(
+            "the upload went to S3 but storage has no multipart",
+        ))
+    })?;
     let Some(mut mp) = up.multipart.clone() else {
         return Err(TusError(ApiError::internal("no multipart state")));
     };
@@ -367,7 +370,8 @@ where
                 break;
             }
             if spool.len == mp.part_size
-                && let Err(e) = put_part(holder, parts, up, &mut mp, &mut spool, hasher.is_none()).await
+                && let Err(e) =
+                    put_part(holder, parts, up, &mut mp, &mut spool, hasher.is_none()).await
             {
                 trouble = Some(e);
                 break;

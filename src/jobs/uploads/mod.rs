@@ -106,8 +106,7 @@ pub enum Lock {
 #[async_trait]
 pub trait UploadStore: Send + Sync {
     /// Record a new upload, locked by `token` for `hold` when given (creation with bytes).
-    async fn create_upload(&self, up: &Upload, lock: Option<(&str, Duration)>)
-    -> StoreResult<()>;
+    async fn create_upload(&self, up: &Upload, lock: Option<(&str, Duration)>) -> StoreResult<()>;
     /// The upload, when it exists for `owner` (`None`: any owner).
     async fn get_upload(&self, id: Uuid, owner: Option<&str>) -> StoreResult<Option<Upload>>;
     /// Take the lock of a receiving upload for `hold` when nobody holds it (or their lock

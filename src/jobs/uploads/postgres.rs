@@ -27,11 +27,7 @@ fn doc(row: &PgRow) -> StoreResult<Upload> {
 
 #[async_trait]
 impl UploadStore for PgStore {
-    async fn create_upload(
-        &self,
-        up: &Upload,
-        lock: Option<(&str, Duration)>,
-    ) -> StoreResult<()> {
+    async fn create_upload(&self, up: &Upload, lock: Option<(&str, Duration)>) -> StoreResult<()> {
         sqlx::query(concat!(
             "INSERT INTO uploads (id, owner, state, expires_at, lock_token, lock_until, doc) \
              VALUES ($1::uuid, $2, $3, $4, $5, CASE WHEN $6::bigint IS NULL THEN NULL ELSE ",
@@ -166,10 +162,11 @@ impl UploadStore for PgStore {
     }
 
     async fn purge_uploads(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM uploads WHERE state <> 'receiving' AND expires_at < $1")
-            .bind(millis(before))
-            .execute(self.pool())
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM uploads WHERE state <> 'receiving' AND expires_at < $1")
+                .bind(millis(before))
+                .execute(self.pool())
+                .await?;
         Ok(done.rows_affected())
     }
 }

@@ -22,11 +22,7 @@ fn now_ms() -> i64 {
 
 #[async_trait]
 impl UploadStore for SqliteStore {
-    async fn create_upload(
-        &self,
-        up: &Upload,
-        lock: Option<(&str, Duration)>,
-    ) -> StoreResult<()> {
+    async fn create_upload(&self, up: &Upload, lock: Option<(&str, Duration)>) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO uploads (id, owner, state, expires_at, lock_token, lock_until, doc) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -44,11 +40,12 @@ impl UploadStore for SqliteStore {
     }
 
     async fn get_upload(&self, id: Uuid, owner: Option<&str>) -> StoreResult<Option<Upload>> {
-        let row = sqlx::query("SELECT doc FROM uploads WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)")
-            .bind(id.to_string())
-            .bind(owner)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT doc FROM uploads WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)")
+                .bind(id.to_string())
+                .bind(owner)
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(doc).transpose()
     }
 
@@ -148,11 +145,10 @@ impl UploadStore for SqliteStore {
     }
 
     async fn purge_uploads(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        let done =
-            sqlx::query("DELETE FROM uploads WHERE state <> 'receiving' AND expires_at < ?")
-                .bind(millis(before))
-                .execute(self.pool())
-                .await?;
+        let done = sqlx::query("DELETE FROM uploads WHERE state <> 'receiving' AND expires_at < ?")
+            .bind(millis(before))
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected())
     }
 }
