@@ -171,7 +171,10 @@ where
     let mut holder = Holder::new(svc, &token, up.clone());
     let received = receive::receive(&mut holder, &mut up, body, checksum.as_ref()).await;
     let mut up = holder.committed.clone();
-    if received.is_ok() && up.offset == up.length {
+    // Every byte is recorded (also when the connection broke right after the last one):
+    // make the job, unless the lock went to another request meanwhile.
+    let lost = matches!(&received, Err(e) if e.0.code == "upload_conflict");
+    if !lost && up.offset == up.length {
         return match finish::make_job(state, caller, &up).await {
             Ok(job) => {
                 up.state = UploadState::Complete;
