@@ -91,7 +91,7 @@ run_tests() {
     # The HTTP API suites once more, each server on its own PostgreSQL database.
     # shellcheck disable=SC2086 # empty or --locked
     AUDIOTAP_TEST_API_DATABASE=postgres CARGO_NET_OFFLINE=true \
-      cargo test ${LOCKED_FLAG:-} --test api --test api_lifecycle || rc=$?
+      cargo test ${LOCKED_FLAG:-} --test api --test api_lifecycle --test uploads --test events || rc=$?
   fi
   AUDIOTAP_GARAGE_DIR="$ROOT/target/garage-test" scripts/s3-test-server.sh stop >/dev/null 2>&1 || true
   AUDIOTAP_PG_DIR="$ROOT/target/pg-test" scripts/pg-test-server.sh stop >/dev/null 2>&1 || true
