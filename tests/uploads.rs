@@ -4,6 +4,8 @@
 //! half-stored left behind, termination, expiry, owner scoping and the lock that keeps two
 //! requests from writing one upload. With AUDIOTAP_TEST_S3_ENDPOINT (CI), the same upload
 //! goes straight into an S3 multipart upload; with PostgreSQL too, two nodes take turns.
+//! One file past the usual length: the whole tus contract is one test binary (each binary
+//! costs a link of the service).
 
 mod api_support;
 

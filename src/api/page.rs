@@ -11,6 +11,7 @@ use super::error::{ApiError, Problem};
 
 const INDEX: &str = include_str!("../../assets/index.html");
 const APP_JS: &str = include_str!("../../assets/app.js");
+const CLIENT_JS: &str = include_str!("../../assets/client.js");
 const STYLE: &str = include_str!("../../assets/style.css");
 const ICON: &str = include_str!("../../assets/icon.svg");
 
@@ -53,10 +54,10 @@ pub(crate) async fn index(State(state): State<AppState>) -> Response {
     resp
 }
 
-/// The page's script, style sheet and icon.
+/// The page's scripts, style sheet and icon.
 #[utoipa::path(
     get, path = "/assets/{name}", tag = "page", operation_id = "page_asset",
-    params(("name" = String, Path, description = "`app.js`, `style.css` or `icon.svg`")),
+    params(("name" = String, Path, description = "`app.js`, `client.js`, `style.css` or `icon.svg`")),
     responses(
         (status = 200, description = "The file", content_type = "text/javascript", body = String),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -65,6 +66,7 @@ pub(crate) async fn index(State(state): State<AppState>) -> Response {
 pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "app.js" => file("text/javascript; charset=utf-8", APP_JS.to_string()),
+        "client.js" => file("text/javascript; charset=utf-8", CLIENT_JS.to_string()),
         "style.css" => file("text/css; charset=utf-8", STYLE.to_string()),
         "icon.svg" => file("image/svg+xml", ICON.to_string()),
         _ => ApiError::not_found(format!("no asset {name:?}")).into_response(),

@@ -168,7 +168,7 @@ def test_keyboard_alone_reaches_every_control(server, browser):
     assert unlabeled == [], unlabeled
 
 
-@pytest.mark.parametrize("name", ["app.js", "style.css", "icon.svg"])
+@pytest.mark.parametrize("name", ["app.js", "client.js", "style.css", "icon.svg"])
 def test_the_page_needs_nothing_from_elsewhere(server, name):
     status, headers, body = server.request("GET", "/assets/" + name)
     assert status == 200 and body
