@@ -161,20 +161,76 @@ impl Default for Config {
     }
 }
 
-/// A configuration problem, named precisely.
+/// A configuration problem, naming the setting (file key or `AUDIOTAP_*` variable) at fault.
+/// Every variant is `config` in the registry: `serve` prints `error[config]` and exits 1.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// The file given with `--config` cannot be read.
+    #[error("configuration: cannot read {}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not TOML, or holds an unknown key or a value of the wrong type.
+    #[error("configuration: {}", path.display())]
+    Syntax {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// A setting has a value that does not parse or is out of range. `value` is as the
+    /// operator wrote it (never a secret: those are checked without printing them).
+    #[error("configuration: {key} = {value}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    /// A setting breaks a rule, alone (a secret, shown without its value) or together with
+    /// others (`storage = s3` without a bucket).
+    #[error("configuration: {key}: {reason}")]
+    Rule { key: &'static str, reason: String },
+    /// The webhook signing secret is not `whsec_` + base64 of a 16 to 64 byte key.
+    #[error("invalid webhook secret: {0}")]
+    InvalidSecret(String),
+}
+
+impl ConfigError {
+    /// The stable code of every configuration error.
+    pub fn code(&self) -> crate::ErrorCode {
+        crate::ErrorCode::Config
+    }
+
+    fn invalid(key: impl Into<String>, value: impl std::fmt::Debug, reason: impl ToString) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            value: format!("{value:?}"),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn rule(key: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError::Rule {
+            key,
+            reason: reason.into(),
+        }
+    }
+}
 
 impl Config {
     /// Defaults, then `file` (TOML, keys as the field names), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut cfg = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-                toml::from_str(&text)
-                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::File {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    source: Box::new(e),
+                })?
             }
             None => Config::default(),
         };
@@ -191,13 +247,13 @@ impl Config {
         {
             v.trim()
                 .parse()
-                .map_err(|e| ConfigError(format!("{name}={v:?}: {e}")))
+                .map_err(|e| ConfigError::invalid(name, v, e))
         }
         fn boolean(name: &str, v: &str) -> Result<bool, ConfigError> {
             match v.trim().to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => Ok(true),
                 "0" | "false" | "no" | "off" | "" => Ok(false),
-                _ => Err(ConfigError(format!("{name}={v:?}: expected true or false"))),
+                _ => Err(ConfigError::invalid(name, v, "expected true or false")),
             }
         }
         let list = |v: &str| -> Vec<String> {
@@ -231,7 +287,7 @@ impl Config {
             self.storage = match v.trim().to_ascii_lowercase().as_str() {
                 "local" => StorageKind::Local,
                 "s3" => StorageKind::S3,
-                _ => return Err(ConfigError(format!("{n}={v:?}: expected local or s3"))),
+                _ => return Err(ConfigError::invalid(n, v, "expected local or s3")),
             };
             Ok(())
         });
@@ -287,11 +343,7 @@ impl Config {
                 "all" => Role::All,
                 "api" => Role::Api,
                 "worker" => Role::Worker,
-                _ => {
-                    return Err(ConfigError(format!(
-                        "{n}={v:?}: expected all, api or worker"
-                    )));
-                }
+                _ => return Err(ConfigError::invalid(n, v, "expected all, api or worker")),
             };
             Ok(())
         });
@@ -428,35 +480,52 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError(m));
         if self.workers == 0 || self.workers > 1024 {
-            return bad(format!(
-                "workers = {} must be between 1 and 1024",
-                self.workers
+            return Err(ConfigError::invalid(
+                "workers",
+                self.workers,
+                "must be between 1 and 1024",
             ));
         }
         if self.upload_expiry_secs == 0 {
-            return bad("upload_expiry_secs must be at least 1".into());
+            return Err(ConfigError::invalid(
+                "upload_expiry_secs",
+                0,
+                "must be at least 1",
+            ));
         }
         if self.max_concurrent_uploads == 0 {
-            return bad("max_concurrent_uploads must be at least 1".into());
+            return Err(ConfigError::invalid(
+                "max_concurrent_uploads",
+                0,
+                "must be at least 1",
+            ));
         }
         if self.max_queue == 0 {
-            return bad("max_queue must be at least 1".into());
+            return Err(ConfigError::invalid("max_queue", 0, "must be at least 1"));
         }
         if self.max_upload_bytes == 0 {
-            return bad("max_upload_bytes must be above 0".into());
+            return Err(ConfigError::invalid(
+                "max_upload_bytes",
+                0,
+                "must be above 0",
+            ));
         }
         if self.storage == StorageKind::S3 && self.s3_bucket.as_deref().is_none_or(str::is_empty) {
-            return bad("storage = s3 needs AUDIOTAP_S3_BUCKET".into());
+            return Err(ConfigError::rule(
+                "s3_bucket",
+                "storage = s3 needs AUDIOTAP_S3_BUCKET",
+            ));
         }
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
                 || url.starts_with("postgresql://"))
         {
-            return bad(format!(
-                "database_url {url:?} must start with sqlite: or postgres://"
+            // Not shown: the URL may hold a password.
+            return Err(ConfigError::rule(
+                "database_url",
+                "must start with sqlite: or postgres://",
             ));
         }
         if let Some(id) = &self.node_id
@@ -466,37 +535,65 @@ impl Config {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
         {
-            return bad(format!(
-                "node_id {id:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ -"
+            return Err(ConfigError::invalid(
+                "node_id",
+                id,
+                "must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
             ));
         }
         if self.role != Role::All && !self.shared_job_store() {
-            return bad(format!(
-                "role = {} needs a job store other nodes share: set AUDIOTAP_DATABASE_URL=postgres://… (with SQLite, run one node with role = all)",
-                self.role.as_str()
+            return Err(ConfigError::rule(
+                "role",
+                format!(
+                    "role = {} needs a job store other nodes share: set AUDIOTAP_DATABASE_URL=postgres://… (with SQLite, run one node with role = all)",
+                    self.role.as_str()
+                ),
             ));
         }
         if !(3..=3600).contains(&self.lease_secs) {
-            return bad(format!(
-                "lease_secs = {} must be between 3 and 3600",
-                self.lease_secs
+            return Err(ConfigError::invalid(
+                "lease_secs",
+                self.lease_secs,
+                "must be between 3 and 3600",
             ));
         }
-        if self.webhook_max_attempts == 0 || self.job_max_attempts == 0 {
-            return bad("webhook_max_attempts and job_max_attempts must be at least 1".into());
+        for (key, attempts) in [
+            ("webhook_max_attempts", self.webhook_max_attempts),
+            ("job_max_attempts", self.job_max_attempts),
+        ] {
+            if attempts == 0 {
+                return Err(ConfigError::invalid(key, 0, "must be at least 1"));
+            }
         }
-        if self.webhook_backoff_base_ms == 0
-            || self.webhook_backoff_max_ms < self.webhook_backoff_base_ms
-        {
-            return bad("webhook backoff: base must be > 0 and max >= base".into());
+        if self.webhook_backoff_base_ms == 0 {
+            return Err(ConfigError::invalid(
+                "webhook_backoff_base_ms",
+                0,
+                "must be above 0",
+            ));
+        }
+        if self.webhook_backoff_max_ms < self.webhook_backoff_base_ms {
+            return Err(ConfigError::rule(
+                "webhook_backoff_max_ms",
+                format!(
+                    "{} is below webhook_backoff_base_ms ({})",
+                    self.webhook_backoff_max_ms, self.webhook_backoff_base_ms
+                ),
+            ));
         }
         if self.api_keys.iter().any(|k| k.expose().len() < 16) {
-            return bad("every API key must be at least 16 characters".into());
+            return Err(ConfigError::rule(
+                "api_keys",
+                "every API key must be at least 16 characters",
+            ));
         }
         if self.api_keys.is_empty() && !self.listen.ip().is_loopback() {
-            return bad(format!(
-                "listen = {} is not a loopback address and no API keys are set: set AUDIOTAP_API_KEYS or listen on 127.0.0.1",
-                self.listen
+            return Err(ConfigError::rule(
+                "listen",
+                format!(
+                    "listen = {} is not a loopback address and no API keys are set: set AUDIOTAP_API_KEYS or listen on 127.0.0.1",
+                    self.listen
+                ),
             ));
         }
         Ok(())
@@ -633,6 +730,54 @@ mod tests {
         let mut anon = c.clone();
         anon.node_id = None;
         assert_ne!(anon.node_id(), anon.node_id());
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_keep_their_cause() {
+        let err = Config::load(Some(Path::new("/no/such/audiotap.toml"))).unwrap_err();
+        assert!(matches!(&err, ConfigError::File { path, .. } if path.ends_with("audiotap.toml")));
+        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(err.code(), crate::ErrorCode::Config);
+
+        let err = Config::default()
+            .apply_env(|k| (k == "AUDIOTAP_S3_PATH_STYLE").then(|| "maybe".to_string()))
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, value, .. }
+                if key == "AUDIOTAP_S3_PATH_STYLE" && value == "\"maybe\""),
+            "{err:?}"
+        );
+
+        let mut c = Config {
+            job_max_attempts: 0,
+            ..Config::default()
+        };
+        let err = c.validate().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if key == "job_max_attempts"),
+            "{err:?}"
+        );
+        c.job_max_attempts = 1;
+        c.api_keys = vec![Secret::new("short-key")];
+        let err = c.validate().unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ConfigError::Rule {
+                    key: "api_keys",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("short-key"), "{err}");
+        c.api_keys.clear();
+        c.database_url = Some("mysql://root:hunter2@db/audiotap".into());
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("database_url") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The engine's error type: every failure carries a stable `code` and a `kind`, so the CLI
-//! and the HTTP API can report it the same way (exit status, problem+json status).
+//! The engine's error type: every failure carries a stable [`ErrorCode`] and a `kind`, so
+//! the CLI and the HTTP API can report it the same way (exit status, problem+json status).
 
 use std::fmt;
+
+use crate::ErrorCode;
 
 /// What a failure says about who must act: the caller (bad input or options), nobody
 /// (unsupported), an operator (a limit was reached) or us (internal).
@@ -14,7 +16,8 @@ pub enum ErrorKind {
     Unsupported,
     /// A configured limit refused the job (size, channels, duration, ...).
     Limit,
-    /// The source could not be fetched (network, missing file).
+    /// The source could not be read: a URL that cannot be fetched, a local input that is
+    /// missing or unreadable (`source_unreachable`).
     Source,
     /// A fault on our side (I/O on the output, a library failure).
     Internal,
@@ -37,6 +40,14 @@ pub enum Error {
     InvalidMedia(String),
     #[error("source unreachable: {0}")]
     SourceUnreachable(String),
+    /// A local input the caller named cannot be read (missing, not a file, no permission):
+    /// the caller's to fix, so `source_unreachable` and not `io_error`.
+    #[error("cannot read {path}: {source}")]
+    InputUnreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("source too large: {0}")]
     SourceTooLarge(String),
     /// The URL guard refused the source's address (private, loopback, metadata, ...).
@@ -58,21 +69,23 @@ pub enum Error {
 
 impl Error {
     /// The stable machine-readable code of this error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::InvalidOptions(_) => "invalid_options",
-            Error::NoAudioTrack => "no_audio_track",
-            Error::TrackNotFound(_) => "track_not_found",
-            Error::UnsupportedCodec(_) => "unsupported_codec",
-            Error::UnsupportedFormat(_) => "unsupported_format",
-            Error::InvalidMedia(_) => "invalid_media",
-            Error::SourceUnreachable(_) => "source_unreachable",
-            Error::SourceTooLarge(_) => "source_too_large",
-            Error::UrlForbidden(_) => "url_forbidden",
-            Error::LimitExceeded(_) => "limit_exceeded",
-            Error::Io { .. } => "io_error",
-            Error::Canceled => "canceled",
-            Error::Internal(_) => "internal",
+            Error::InvalidOptions(_) => ErrorCode::InvalidOptions,
+            Error::NoAudioTrack => ErrorCode::NoAudioTrack,
+            Error::TrackNotFound(_) => ErrorCode::TrackNotFound,
+            Error::UnsupportedCodec(_) => ErrorCode::UnsupportedCodec,
+            Error::UnsupportedFormat(_) => ErrorCode::UnsupportedFormat,
+            Error::InvalidMedia(_) => ErrorCode::InvalidMedia,
+            Error::SourceUnreachable(_) | Error::InputUnreadable { .. } => {
+                ErrorCode::SourceUnreachable
+            }
+            Error::SourceTooLarge(_) => ErrorCode::SourceTooLarge,
+            Error::UrlForbidden(_) => ErrorCode::UrlForbidden,
+            Error::LimitExceeded(_) => ErrorCode::LimitExceeded,
+            Error::Io { .. } => ErrorCode::IoError,
+            Error::Canceled => ErrorCode::Canceled,
+            Error::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -86,7 +99,7 @@ impl Error {
             | Error::UrlForbidden(_) => ErrorKind::Input,
             Error::UnsupportedCodec(_) | Error::UnsupportedFormat(_) => ErrorKind::Unsupported,
             Error::SourceTooLarge(_) | Error::LimitExceeded(_) => ErrorKind::Limit,
-            Error::SourceUnreachable(_) => ErrorKind::Source,
+            Error::SourceUnreachable(_) | Error::InputUnreadable { .. } => ErrorKind::Source,
             Error::Io { .. } | Error::Canceled | Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -103,23 +116,53 @@ impl Error {
         }
     }
 
+    /// A local input the caller named that cannot be read.
+    pub(crate) fn unreadable(path: impl fmt::Display, source: std::io::Error) -> Self {
+        Error::InputUnreadable {
+            path: path.to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn media(msg: impl fmt::Display) -> Self {
         Error::InvalidMedia(msg.to_string())
     }
 }
 
-impl From<crate::net::NetError> for Error {
-    fn from(e: crate::net::NetError) -> Self {
-        use crate::net::NetError as N;
-        match e {
-            N::UrlForbidden(m) => Error::UrlForbidden(m),
-            N::InvalidUrl(m) => Error::InvalidOptions(format!("invalid URL: {m}")),
-            N::SourceUnreachable { message, .. } => Error::SourceUnreachable(message),
-            N::SourceTooLarge(m) => Error::SourceTooLarge(m),
-            N::Io { context, source } => Error::Io { context, source },
-            other @ N::InvalidSecret(_) => Error::Internal(other.to_string()),
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_agree_with_the_registry() {
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let all = [
+            Error::InvalidOptions(String::new()),
+            Error::NoAudioTrack,
+            Error::TrackNotFound(String::new()),
+            Error::UnsupportedCodec(String::new()),
+            Error::UnsupportedFormat(String::new()),
+            Error::InvalidMedia(String::new()),
+            Error::SourceUnreachable(String::new()),
+            Error::unreadable("in.mp4", io()),
+            Error::SourceTooLarge(String::new()),
+            Error::UrlForbidden(String::new()),
+            Error::LimitExceeded(String::new()),
+            Error::io("out.wav", io()),
+            Error::Canceled,
+            Error::Internal(String::new()),
+        ];
+        for e in &all {
+            // A 4xx code tells the caller to change something: never a fault of ours.
+            if e.code().http_status() < 500 {
+                assert!(e.is_client_error(), "{e:?}: a 4xx code of kind Internal");
+            }
         }
+        let missing = Error::unreadable("in.mp4", io());
+        assert_eq!(missing.code(), ErrorCode::SourceUnreachable);
+        assert_eq!(missing.kind(), ErrorKind::Source);
+        assert!(std::error::Error::source(&missing).is_some());
     }
 }
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;

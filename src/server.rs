@@ -12,7 +12,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use crate::api::{self, AppState};
 use crate::config::{Config, StorageKind};
 use crate::jobs::store::JobStore;
-use crate::jobs::worker::{self, Services};
+use crate::jobs::{self, Services};
 use crate::net::webhook::WebhookSecret;
 use crate::net::{UrlGuard, client::ClientOptions, client::guarded_client};
 use crate::storage::{LocalStore, ObjectStore, S3Config, S3Store};
@@ -23,7 +23,7 @@ pub struct Application {
 }
 
 fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
-    // One recorder per process; tests build several applications.
+    // One recorder per process, however many applications it builds.
     static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
         std::sync::OnceLock::new();
     HANDLE
@@ -105,7 +105,7 @@ impl Application {
         let sync_slots = Arc::new(tokio::sync::Semaphore::new(cfg.workers.max(1)));
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_uploads));
         let svc = Arc::new(Services::new(cfg, store, objects, http, guard, secret));
-        worker::recover(&svc).await?;
+        jobs::recover(&svc).await?;
         Ok(Application {
             listener,
             state: AppState {
@@ -123,10 +123,6 @@ impl Application {
             .expect("bound listener has an address")
     }
 
-    pub fn port(&self) -> u16 {
-        self.local_addr().port()
-    }
-
     /// Serve until `shutdown` resolves, then drain.
     pub async fn run_until(
         self,
@@ -140,8 +136,8 @@ impl Application {
             .then(|| tokio::spawn(api::uploads::run_expiry(svc.clone())));
         let (dispatcher, webhooks) = if role.runs_jobs() {
             (
-                Some(tokio::spawn(worker::run_dispatcher(svc.clone()))),
-                Some(tokio::spawn(worker::run_webhooks(svc.clone()))),
+                Some(tokio::spawn(jobs::run_dispatcher(svc.clone()))),
+                Some(tokio::spawn(jobs::run_webhooks(svc.clone()))),
             )
         } else {
             (None, None)
@@ -161,7 +157,7 @@ impl Application {
         .context("server")?;
         tracing::info!("shutting down: finishing running jobs");
         svc.begin_shutdown();
-        worker::drain(&svc, Duration::from_secs(svc.config.shutdown_grace_secs)).await;
+        jobs::drain(&svc, Duration::from_secs(svc.config.shutdown_grace_secs)).await;
         for task in [dispatcher, webhooks, expiry].into_iter().flatten() {
             task.abort();
         }
@@ -209,4 +205,9 @@ pub fn serve(
         eprintln!("audiotap: listening on http://{}", app.local_addr());
         app.run_until(shutdown_signal()).await
     })
+}
+
+/// The HTTP API's OpenAPI document as YAML (`audiotap openapi`).
+pub fn openapi_yaml() -> String {
+    crate::api::openapi::yaml()
 }

@@ -796,7 +796,7 @@ async fn delete_cancels_running_jobs_and_removes_outputs() {
     assert!(job["output"].is_null());
     srv.get(&format!("/v1/jobs/{id}/output"))
         .await
-        .expect_problem(409, None);
+        .expect_problem(409, Some("not_ready"));
 
     // Past the moment the source would have answered: still canceled, no output.
     let settle = Duration::from_millis(6500).saturating_sub(created.elapsed());
@@ -842,9 +842,22 @@ async fn delete_cancels_running_jobs_and_removes_outputs() {
         job["output"].is_null(),
         "the job still lists an output: {job:#}"
     );
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    // Gone for good, and said so: not the 409 of an output still to come.
+    let gone = srv.get(&format!("/v1/jobs/{done}/output")).await;
+    let p = gone.expect_problem(410, Some("output_deleted"));
+    assert_eq!(
+        p["type"], "https://audiotap.dev/problems/output_deleted",
+        "{p}"
+    );
+    assert!(gone.header("retry-after").is_none(), "{p}");
+    // A second DELETE changes nothing.
+    srv.delete(&format!("/v1/jobs/{done}"))
+        .await
+        .expect_status(200);
     srv.get(&format!("/v1/jobs/{done}/output"))
         .await
-        .expect_problem(409, None);
+        .expect_problem(410, Some("output_deleted"));
     assert!(
         !object.exists(),
         "the output object {} is still on disk",

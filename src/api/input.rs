@@ -6,7 +6,7 @@ use std::path::Path;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -14,7 +14,8 @@ use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
-use crate::media::{Codec, Engine, Format, OutputSpec, SampleFormat};
+use crate::ErrorCode;
+use crate::spec::{Codec, Engine, Format, OutputSpec, SampleFormat};
 
 /// Where a job's input comes from.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -158,37 +159,33 @@ pub(crate) async fn options_part(
     let text = field
         .text()
         .await
-        .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+        .map_err(|e| ApiError::invalid_request(e.body_text()))?;
     if text.len() > 64 * 1024 {
-        return Err(ApiError::bad_request(
-            "invalid_request",
+        return Err(ApiError::invalid_request(
             "the options part is larger than 64 KiB",
         ));
     }
     serde_json::from_str(&text)
-        .map_err(|e| ApiError::bad_request("invalid_options", format!("options: {e}")))
+        .map_err(|e| ApiError::new(ErrorCode::InvalidOptions, format!("options: {e}")))
 }
 
 pub(crate) fn duplicate_part(name: &str) -> ApiError {
-    ApiError::bad_request("invalid_request", format!("more than one {name} part"))
+    ApiError::invalid_request(format!("more than one {name} part"))
 }
 
 pub(crate) fn unexpected_part(name: Option<&str>) -> ApiError {
-    ApiError::bad_request(
-        "invalid_request",
-        format!(
-            "unexpected multipart part {:?} (expected file and options)",
-            name.unwrap_or("")
-        ),
-    )
+    ApiError::invalid_request(format!(
+        "unexpected multipart part {:?} (expected file and options)",
+        name.unwrap_or("")
+    ))
 }
 
 pub(crate) fn no_file_part() -> ApiError {
-    ApiError::bad_request("invalid_request", "the multipart body has no file part")
+    ApiError::invalid_request("the multipart body has no file part")
 }
 
 pub(crate) fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    ApiError::bad_request("invalid_request", e.body_text())
+    ApiError::invalid_request(e.body_text())
 }
 
 /// Read a request in any of the three shapes. `dir` receives uploads.
@@ -203,7 +200,7 @@ pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiRe
     let (source, spec, webhook_url, metadata) = if essence == "application/json" {
         let axum::Json(body) = axum::Json::<CreateJobRequest>::from_request(req, &())
             .await
-            .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+            .map_err(|e| ApiError::invalid_request(e.body_text()))?;
         (
             Source::Url(body.source.url),
             body.output,
@@ -213,13 +210,13 @@ pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiRe
     } else if essence == "multipart/form-data" {
         let mut mp = Multipart::from_request(req, &())
             .await
-            .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+            .map_err(|e| ApiError::invalid_request(e.body_text()))?;
         let mut upload = None;
         let mut options = UploadOptions::default();
         while let Some(field) = mp
             .next_field()
             .await
-            .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?
+            .map_err(|e| ApiError::invalid_request(e.body_text()))?
         {
             match field.name() {
                 Some("file") => {
@@ -244,7 +241,7 @@ pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiRe
     } else {
         let query = req.uri().query().unwrap_or("");
         let q: QueryOptions = serde_urlencoded::from_str(query)
-            .map_err(|e| ApiError::bad_request("invalid_options", format!("query: {e}")))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidOptions, format!("query: {e}")))?;
         let filename = q.filename.as_deref().map(sanitize_filename);
         let stream = req
             .into_body()
@@ -275,10 +272,10 @@ pub(crate) fn job_request(
     let metadata = check_options(&spec, webhook_url.as_deref(), metadata)?;
     if let Source::Url(url) = &source {
         let parsed = reqwest::Url::parse(url)
-            .map_err(|e| ApiError::bad_request("invalid_url", format!("source.url: {e}")))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidUrl, format!("source.url: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ApiError::bad_request(
-                "invalid_url",
+            return Err(ApiError::new(
+                ErrorCode::InvalidUrl,
                 "source.url must be http or https",
             ));
         }
@@ -311,23 +308,17 @@ pub(crate) fn check_options(
     spec.validate()?;
     let metadata = metadata.unwrap_or_else(|| serde_json::json!({}));
     if !metadata.is_object() {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "metadata must be a JSON object",
-        ));
+        return Err(ApiError::invalid_request("metadata must be a JSON object"));
     }
     if serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(0) > 16 * 1024 {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "metadata is larger than 16 KiB",
-        ));
+        return Err(ApiError::invalid_request("metadata is larger than 16 KiB"));
     }
     if let Some(url) = webhook_url {
         let parsed = reqwest::Url::parse(url)
-            .map_err(|e| ApiError::bad_request("invalid_url", format!("webhook_url: {e}")))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidUrl, format!("webhook_url: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ApiError::bad_request(
-                "invalid_url",
+            return Err(ApiError::new(
+                ErrorCode::InvalidUrl,
                 "webhook_url must be http or https",
             ));
         }
@@ -366,7 +357,7 @@ where
 }
 
 /// A new, empty `.incoming-*` file in `dir` (removed on drop).
-pub(crate) async fn incoming_file(dir: &Path) -> ApiResult<tempfile::TempPath> {
+async fn incoming_file(dir: &Path) -> ApiResult<tempfile::TempPath> {
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(ApiError::internal)?;
@@ -378,13 +369,13 @@ pub(crate) async fn incoming_file(dir: &Path) -> ApiResult<tempfile::TempPath> {
 }
 
 /// Write an upload body into `path` under the size cap; returns its size and SHA-256.
-/// With `arrival`, every chunk is made visible to readers of the file as it lands (the
-/// engine extracts while the upload arrives); without, writes are buffered.
+/// With `on_written`, every chunk is flushed and then announced with its length (the engine
+/// extracts while the upload arrives); without, writes are buffered.
 pub(crate) async fn write_upload<S>(
     mut stream: S,
     path: &Path,
     max_bytes: u64,
-    arrival: Option<&crate::media::growing::Arrival>,
+    on_written: Option<&(dyn Fn(u64) + Sync)>,
 ) -> ApiResult<(u64, String)>
 where
     S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
@@ -403,7 +394,7 @@ where
             if e.to_string().contains("length limit") {
                 too_large(max_bytes)
             } else {
-                ApiError::bad_request("invalid_request", format!("the upload broke off: {e}"))
+                ApiError::invalid_request(format!("the upload broke off: {e}"))
             }
         })?;
         size += chunk.len() as u64;
@@ -413,9 +404,9 @@ where
         }
         h.update(&chunk);
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
-        if let Some(a) = arrival {
+        if let Some(announce) = on_written {
             file.flush().await.map_err(ApiError::internal)?;
-            a.advance(chunk.len() as u64);
+            announce(chunk.len() as u64);
         }
     }
     file.flush().await.map_err(ApiError::internal)?;
@@ -446,16 +437,14 @@ where
 
 /// A raw-body request without a body.
 pub(crate) fn empty_body() -> ApiError {
-    ApiError::bad_request(
-        "invalid_request",
+    ApiError::invalid_request(
         "empty body: send the video as the body, as multipart/form-data, or a JSON request with a URL source",
     )
 }
 
 pub fn too_large(max: u64) -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "source_too_large",
+        ErrorCode::SourceTooLarge,
         format!("the upload is larger than the {max}-byte limit"),
     )
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiResult, Problem};
 use super::input::{self, CreateJobRequest, JobRequest, QueryOptions, Source, UploadOptions};
 use super::{AppState, Caller};
+use crate::ErrorCode;
 use crate::jobs::model::{Job, JobSource, JobStatus, SourceKind};
 use crate::jobs::store::{Idempotency, Inserted};
 use crate::storage::ByteRange;
@@ -80,33 +81,32 @@ pub(crate) async fn create_job(
     let queued = counts.get(&JobStatus::Queued).copied().unwrap_or(0) as usize;
     if queued >= svc.config.max_queue {
         metrics::counter!("audiotap_rejected_total", "reason" => "queue_full").increment(1);
-        return Err(ApiError::unavailable(
-            "queue_full",
+        return Err(ApiError::new(
+            ErrorCode::QueueFull,
             format!("{queued} jobs are waiting; try again later"),
-            10,
-        ));
+        )
+        .retry_after(10));
     }
     let Ok(_receiving) = state.upload_slots.clone().try_acquire_owned() else {
         metrics::counter!("audiotap_rejected_total", "reason" => "uploads_busy").increment(1);
-        return Err(ApiError::unavailable(
-            "busy",
+        return Err(ApiError::new(
+            ErrorCode::Busy,
             "too many job requests are being received at once; try again shortly",
-            2,
-        ));
+        )
+        .retry_after(2));
     };
     let idem_key = headers
         .get("idempotency-key")
         .map(|v| {
-            v.to_str().map(str::to_string).map_err(|_| {
-                ApiError::bad_request("invalid_request", "Idempotency-Key must be ASCII")
-            })
+            v.to_str()
+                .map(str::to_string)
+                .map_err(|_| ApiError::invalid_request("Idempotency-Key must be ASCII"))
         })
         .transpose()?;
     if let Some(k) = &idem_key
         && (k.is_empty() || k.len() > 255)
     {
-        return Err(ApiError::bad_request(
-            "invalid_request",
+        return Err(ApiError::invalid_request(
             "Idempotency-Key must be 1 to 255 characters",
         ));
     }
@@ -204,7 +204,7 @@ pub(crate) async fn submit(
     if let (Some(url), SourceKind::Url) = (&job.source.url, job.source.kind)
         && url.is_empty()
     {
-        return Err(ApiError::bad_request("invalid_url", "empty source URL"));
+        return Err(ApiError::new(ErrorCode::InvalidUrl, "empty source URL"));
     }
     // Put the upload in place before the job becomes visible to workers: on this node's
     // disk, or, when nodes share the job store, in shared storage where any worker finds it.
@@ -246,8 +246,7 @@ pub(crate) async fn submit(
         Inserted::Conflict => {
             svc.remove_upload(&job).await;
             Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was used with a different request",
             ))
         }
@@ -308,22 +307,18 @@ pub(crate) async fn list_jobs(
     caller: Caller,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<JobList>> {
-    let Query(params) =
-        params.map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+    let Query(params) = params.map_err(|e| ApiError::invalid_request(e.body_text()))?;
     if let Some(c) = &params.cursor
         && c.parse::<i64>().is_err()
     {
-        return Err(ApiError::bad_request(
-            "invalid_cursor",
+        return Err(ApiError::new(
+            ErrorCode::InvalidCursor,
             "cursor must come from a previous page",
         ));
     }
     let limit = params.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "limit must be between 1 and 500",
-        ));
+        return Err(ApiError::invalid_request("limit must be between 1 and 500"));
     }
     let page = state
         .svc
@@ -386,7 +381,7 @@ pub(crate) async fn delete_job(
     Ok((StatusCode::OK, Json(job)).into_response())
 }
 
-/// The extracted audio. `Range` gives 206; 409 while the job has no output.
+/// The extracted audio. `Range` gives 206; 409 while there is no output yet, 410 once deleted.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/output", tag = "jobs",
     params(("id" = String, Path, description = "Job id"), ("Range" = Option<String>, Header, description = "bytes=start-end")),
@@ -396,7 +391,8 @@ pub(crate) async fn delete_job(
         (status = 302, description = "Redirect to a presigned storage URL (when configured)"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No output (yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_ready`: no output (yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`output_deleted`: DELETE removed the output", body = Problem, content_type = "application/problem+json"),
         (status = 416, body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))
@@ -414,15 +410,24 @@ pub(crate) async fn get_output(
         .clone()
         .filter(|_| job.status == JobStatus::Succeeded)
     else {
-        let detail = match job.status {
-            JobStatus::Queued | JobStatus::Running => format!(
-                "job {id} is {}: its output is not ready",
-                job.status.as_str()
+        return Err(match job.status {
+            // Only DELETE takes a succeeded job's output away: it will not come back.
+            JobStatus::Succeeded => ApiError::new(
+                ErrorCode::OutputDeleted,
+                format!("job {id}'s output was deleted"),
             ),
-            JobStatus::Succeeded => format!("job {id}'s output was deleted"),
-            other => format!("job {id} {} and has no output", other.as_str()),
-        };
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_ready", detail));
+            JobStatus::Queued | JobStatus::Running => ApiError::new(
+                ErrorCode::NotReady,
+                format!(
+                    "job {id} is {}: its output is not ready",
+                    job.status.as_str()
+                ),
+            ),
+            other => ApiError::new(
+                ErrorCode::NotReady,
+                format!("job {id} {} and has no output", other.as_str()),
+            ),
+        });
     };
     if svc.config.s3_presign_downloads
         && let Some(url) = svc

@@ -24,7 +24,8 @@ use sha2::{Digest, Sha256};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::jobs::worker::Services;
+use crate::ErrorCode;
+use crate::jobs::Services;
 use error::ApiError;
 
 #[derive(Clone)]
@@ -65,8 +66,7 @@ impl FromRequestParts<AppState> for Caller {
                 && !addr.ip().is_loopback()
             {
                 return Err(ApiError::new(
-                    axum::http::StatusCode::FORBIDDEN,
-                    "forbidden",
+                    ErrorCode::Forbidden,
                     "only loopback clients are served when no API keys are configured",
                 ));
             }
@@ -95,8 +95,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 fn unauthorized() -> ApiError {
     ApiError::new(
-        axum::http::StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        ErrorCode::Unauthorized,
         "a valid API key is required: Authorization: Bearer <key>",
     )
 }
@@ -135,14 +134,26 @@ fn with_system_routes(routes: Router<AppState>, state: AppState) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
-        .route("/openapi.json", get(system::openapi_json))
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         // Uploads are capped by our own streaming check (413 problem+json), not axum's.
         .layer(DefaultBodyLimit::disable())
+        // Innermost to outermost: a panic becomes an internal error whose cause the logging
+        // middleware sees, inside the request's trace span.
+        .layer(CatchPanicLayer::custom(
+            |payload: Box<dyn std::any::Any + Send>| {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                axum::response::IntoResponse::into_response(ApiError::internal(format!(
+                    "a handler panicked: {what}"
+                )))
+            },
+        ))
+        .layer(axum::middleware::from_fn(error::log_internal_errors))
         .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::internal("a handler panicked"))
-        }))
         .with_state(state)
 }

@@ -1,6 +1,8 @@
-//! The OpenAPI document, generated from the handlers' annotations and the types they use;
-//! `openapi/openapi.yaml` is kept equal to it by a test.
+//! The OpenAPI document, generated from the handlers' annotations and the types they use,
+//! and the route that serves it; `openapi/openapi.yaml` is kept equal to it by a test.
 
+use axum::Json;
+use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -23,7 +25,7 @@ use utoipa::{Modify, OpenApi};
         super::system::healthz,
         super::system::readyz,
         super::system::metrics,
-        super::system::openapi_json,
+        openapi_json,
         super::page::index,
         super::page::asset,
     ),
@@ -43,6 +45,12 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+}
+
+/// This API's OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+pub(crate) async fn openapi_json() -> Response {
+    Json(ApiDoc::openapi()).into_response()
 }
 
 /// The document as YAML (what `openapi/openapi.yaml` holds).

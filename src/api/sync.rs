@@ -1,7 +1,6 @@
 //! `POST /v1/extract`: the same inputs as a job, the audio streamed back in the response.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -10,11 +9,15 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::input::{self, CreateJobRequest, QueryOptions, Source, UploadOptions};
 use super::{AppState, Caller};
-use crate::media::{self, Control, OutputSpec};
+use crate::jobs::Services;
+use crate::jobs::runner::{ArrivingUpload, Extraction, Run};
+use crate::media;
+use crate::spec::OutputSpec;
 
 /// Extract synchronously and stream the audio back (`audio/wav` or `audio/mp4`).
 #[utoipa::path(
@@ -47,11 +50,11 @@ pub(crate) async fn extract(
     let svc = state.svc.clone();
     let Ok(permit) = state.sync_slots.clone().try_acquire_owned() else {
         metrics::counter!("audiotap_rejected_total", "reason" => "sync_busy").increment(1);
-        return Err(ApiError::unavailable(
-            "busy",
+        return Err(ApiError::new(
+            crate::ErrorCode::Busy,
             "all synchronous extraction slots are busy",
-            2,
-        ));
+        )
+        .retry_after(2));
     };
     let tmp = svc.config.tmp_dir();
     tokio::fs::create_dir_all(&tmp)
@@ -73,40 +76,28 @@ pub(crate) async fn extract(
                 .tempfile_in(&tmp)
                 .map_err(ApiError::internal)?
                 .into_temp_path();
-            let opts = crate::net::range::RangeOptions::new(svc.config.max_upload_bytes);
-            let fetch = crate::net::range::fetch_source(&svc.http, &svc.guard, &url, &dest, &opts);
-            tokio::time::timeout(
-                std::time::Duration::from_secs(svc.config.fetch_timeout_secs),
-                fetch,
-            )
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "source_unreachable",
-                    "the download timed out",
-                )
-            })??;
+            crate::jobs::source::fetch_url(&svc, &url, &dest).await?;
             (dest.to_path_buf(), dest)
         }
     };
     let input_done = t0.elapsed();
-    let job = Extraction::start(&svc, &input_path, &req.spec, t0)?;
-    let report = job.finish().await?;
+    let done = Running::start(&svc, &input_path, &req.spec, t0)?
+        .finish()
+        .await?;
     drop(_keep);
-    respond(report, permit, t0, input_done).await
+    respond(done, permit, t0, input_done).await
 }
 
 /// A raw-body upload: the engine starts on the file while its bytes still arrive (see
 /// [`crate::media::growing`]); containers read front to back are decoded as they come.
 async fn extract_arriving(
-    svc: Arc<crate::jobs::worker::Services>,
+    svc: Arc<Services>,
     req: Request,
     permit: tokio::sync::OwnedSemaphorePermit,
     t0: Instant,
 ) -> ApiResult<Response> {
     let q: QueryOptions = serde_urlencoded::from_str(req.uri().query().unwrap_or(""))
-        .map_err(|e| ApiError::bad_request("invalid_options", format!("query: {e}")))?;
+        .map_err(|e| ApiError::new(crate::ErrorCode::InvalidOptions, format!("query: {e}")))?;
     let spec = q.spec();
     spec.validate()?;
     let declared = req
@@ -127,7 +118,7 @@ async fn extract_arriving(
 /// whose reader needs the length, waits for its end). A file part that comes first is
 /// spooled whole, since options may still follow.
 async fn extract_multipart(
-    svc: Arc<crate::jobs::worker::Services>,
+    svc: Arc<Services>,
     req: Request,
     permit: tokio::sync::OwnedSemaphorePermit,
     t0: Instant,
@@ -135,7 +126,7 @@ async fn extract_multipart(
     use axum::extract::{FromRequest, Multipart};
     let mut mp = Multipart::from_request(req, &())
         .await
-        .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))?;
+        .map_err(|e| ApiError::invalid_request(e.body_text()))?;
     let mut options: Option<UploadOptions> = None;
     let mut streamed: Option<(Finished, std::time::Duration)> = None;
     let mut spooled: Option<tempfile::TempPath> = None;
@@ -177,7 +168,7 @@ async fn extract_multipart(
             let input_done = t0.elapsed();
             let spec = options.map(|o| o.output).unwrap_or_default();
             spec.validate()?;
-            let done = Extraction::start(&svc, &file, &spec, t0)?.finish().await?;
+            let done = Running::start(&svc, &file, &spec, t0)?.finish().await?;
             drop(file);
             (done, input_done)
         }
@@ -190,7 +181,7 @@ async fn extract_multipart(
 /// finished extraction and when the upload was whole. An upload that breaks off answers
 /// its own error: the engine is stopped and waited for, and nothing is left behind.
 async fn extract_while_arriving<S>(
-    svc: &crate::jobs::worker::Services,
+    svc: &Services,
     stream: S,
     declared: Option<u64>,
     spec: &OutputSpec,
@@ -199,11 +190,18 @@ async fn extract_while_arriving<S>(
 where
     S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
 {
-    let input = input::incoming_file(&svc.config.tmp_dir()).await?;
-    let arrival = media::growing::register(&input, declared);
-    let job = Extraction::start(svc, &input, spec, t0)?;
-    let written =
-        input::write_upload(stream, &input, svc.config.max_upload_bytes, Some(&arrival)).await;
+    let mut upload = ArrivingUpload::create(&svc.config.tmp_dir(), declared)
+        .await
+        .map_err(ApiError::internal)?;
+    let job = Running::start(svc, upload.path(), spec, t0)?;
+    let advance = |n: u64| upload.advance(n);
+    let written = input::write_upload(
+        stream,
+        upload.path(),
+        svc.config.max_upload_bytes,
+        Some(&advance),
+    )
+    .await;
     let upload_done = t0.elapsed();
     let failed = match written {
         Ok((0, _)) => Some(input::empty_body()),
@@ -213,72 +211,59 @@ where
     if let Some(err) = failed {
         // The upload's own error is the answer; stop the engine and wait for it to let go
         // of the file.
-        job.cancel.store(true, Ordering::Relaxed);
-        arrival.finish(Err("the upload failed".into()));
-        let _ = job.handle.await;
+        job.cancel.cancel();
+        upload.end(Err("the upload failed".into()));
+        let _ = job.extraction.finish().await;
         return Err(err);
     }
-    arrival.finish(Ok(()));
+    upload.end(Ok(()));
     let done = job.finish().await?;
-    drop(input);
+    drop(upload);
     Ok((done, upload_done))
 }
 
-/// An extraction running on a blocking thread.
-struct Extraction {
-    handle: tokio::task::JoinHandle<crate::Result<media::Report>>,
-    cancel: Arc<AtomicBool>,
+/// A synchronous extraction on the service's runner, writing to a temp file that lives as
+/// long as the response streams.
+struct Running {
+    extraction: Extraction,
+    cancel: CancellationToken,
     out: tempfile::TempPath,
     spec: OutputSpec,
     /// When the first block was decoded.
     first_block: Arc<OnceLock<Instant>>,
 }
 
-impl Extraction {
-    fn start(
-        svc: &crate::jobs::worker::Services,
-        input: &Path,
-        spec: &OutputSpec,
-        t0: Instant,
-    ) -> ApiResult<Extraction> {
+impl Running {
+    fn start(svc: &Services, input: &Path, spec: &OutputSpec, t0: Instant) -> ApiResult<Running> {
         let out = tempfile::Builder::new()
             .prefix("sync-out-")
             .suffix(&format!(".{}", spec.format.extension()))
             .tempfile_in(svc.config.tmp_dir())
             .map_err(ApiError::internal)?
             .into_temp_path();
-        let (limits, out_path, input) =
-            (svc.limits.clone(), out.to_path_buf(), input.to_path_buf());
-        let cancel = Arc::new(AtomicBool::new(false));
+        let cancel = CancellationToken::new();
         let first_block = Arc::new(OnceLock::new());
-        let (flag, first) = (cancel.clone(), first_block.clone());
-        let span = tracing::Span::current();
-        let spec2 = spec.clone();
-        let handle = tokio::task::spawn_blocking(move || {
-            let _e = span.enter();
-            let progress = |_: f64| {
-                first.get_or_init(|| {
-                    let now = Instant::now();
-                    // Time to the first decoded block: for an upload read while it arrives,
-                    // this is counted before the body has ended.
-                    metrics::histogram!("audiotap_sync_first_block_seconds")
-                        .record(now.duration_since(t0).as_secs_f64());
-                    now
-                });
-            };
-            media::extract(
-                &input,
-                &spec2,
-                &out_path,
-                &limits,
-                Control {
-                    progress: Some(&progress),
-                    cancel: Some(&flag),
-                },
-            )
+        let first = first_block.clone();
+        let on_first_block = Box::new(move || {
+            let now = Instant::now();
+            // Time to the first decoded block: for an upload read while it arrives, this is
+            // counted before the body has ended.
+            metrics::histogram!("audiotap_sync_first_block_seconds")
+                .record(now.duration_since(t0).as_secs_f64());
+            let _ = first.set(now);
         });
-        Ok(Extraction {
-            handle,
+        let extraction = Extraction::start(
+            input.to_path_buf(),
+            out.to_path_buf(),
+            Run {
+                spec: spec.clone(),
+                limits: svc.limits.clone(),
+                cancel: cancel.clone(),
+                on_first_block: Some(on_first_block),
+            },
+        );
+        Ok(Running {
+            extraction,
             cancel,
             out,
             spec: spec.clone(),
@@ -287,7 +272,7 @@ impl Extraction {
     }
 
     async fn finish(self) -> ApiResult<Finished> {
-        let report = self.handle.await.map_err(ApiError::internal)??;
+        let report = self.extraction.finish().await?;
         Ok(Finished {
             report,
             out: self.out,

@@ -1,14 +1,15 @@
-//! Liveness, readiness, Prometheus metrics, the OpenAPI document, and the fallbacks.
+//! Liveness, readiness, Prometheus metrics, and the fallbacks.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::ErrorCode;
 use crate::jobs::model::JobStatus;
 
 #[derive(Serialize, ToSchema)]
@@ -72,20 +73,13 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// This API's OpenAPI document.
-#[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
-pub(crate) async fn openapi_json() -> Response {
-    Json(super::openapi::ApiDoc::openapi()).into_response()
-}
-
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
 
 pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this route does not take that method",
     )
 }

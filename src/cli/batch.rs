@@ -41,10 +41,7 @@ fn expand(inputs: &[String]) -> Vec<Result<PathBuf, (String, Error)>> {
                     .filter(|p| p.is_file() && is_media(p))
                     .collect(),
                 Err(e) => {
-                    out.push(Err((
-                        arg.clone(),
-                        Error::io(format!("cannot list {arg}"), e),
-                    )));
+                    out.push(Err((arg.clone(), Error::unreadable(arg, e))));
                     continue;
                 }
             };
@@ -114,8 +111,9 @@ pub(super) fn run(args: &BatchArgs, limits: &Limits) -> i32 {
                 if let Some(prev) = seen.get(&out) {
                     failed += 1;
                     println!(
-                        "FAIL {}: error[invalid_options]: its output {} is also {}'s",
+                        "FAIL {}: error[{}]: its output {} is also {}'s",
                         input.display(),
+                        crate::ErrorCode::InvalidOptions,
                         out.display(),
                         prev.display()
                     );

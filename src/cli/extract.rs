@@ -4,10 +4,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 
+use super::input;
 use super::output::Target;
 use super::{ExtractArgs, exit_code, report_error};
 use crate::error::{Error, Result};
-use crate::media::{self, Control, Format, Limits, OutputSpec, Report, source};
+use crate::media::{self, Control, Format, Limits, OutputSpec, Report};
+use crate::net::FetchSummary;
 
 /// The output format: `--format`, else OUTPUT's extension, else WAV for stdout.
 pub(crate) fn output_format(flag: Option<Format>, output: &str) -> Result<Format> {
@@ -24,22 +26,33 @@ pub(crate) fn output_format(flag: Option<Format>, output: &str) -> Result<Format
     })
 }
 
+/// What `extract --json` prints: the engine's report, and how a URL input was fetched.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Extracted {
+    #[serde(flatten)]
+    pub report: Report,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<FetchSummary>,
+}
+
 pub(crate) fn extract_one(
     input: &str,
     output: &str,
     spec: &OutputSpec,
     limits: &Limits,
     control: Control<'_>,
-) -> Result<Report> {
+) -> Result<Extracted> {
     spec.validate()?;
-    let local = source::resolve(input, limits)?;
+    let local = input::resolve(input, limits)?;
     let target = Target::new(output)?;
     let mut report = media::extract(local.path(), spec, target.work_path(), limits, control)?;
     target.publish()?;
     report.input = Some(local.display.clone());
-    report.fetch = local.fetch.clone();
     report.output = Some(output.to_string());
-    Ok(report)
+    Ok(Extracted {
+        report,
+        fetch: local.fetch.clone(),
+    })
 }
 
 pub(super) fn run(args: &ExtractArgs, limits: &Limits) -> i32 {
@@ -63,9 +76,10 @@ pub(super) fn run(args: &ExtractArgs, limits: &Limits) -> i32 {
                 flag.store(true, Ordering::Relaxed);
             }
         });
+        let canceled = || stop.load(Ordering::Relaxed);
         let control = Control {
             progress: None,
-            cancel: Some(&stop),
+            cancel: Some(&canceled),
         };
         let r = extract_one(&args.input, &args.output, &spec, limits, control);
         drop(done_tx);

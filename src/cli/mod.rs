@@ -3,6 +3,7 @@
 
 mod batch;
 mod extract;
+mod input;
 mod output;
 mod probe;
 
@@ -11,7 +12,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::Error;
-use crate::media::{Codec, Engine, Format, Limits, OutputSpec, SampleFormat};
+use crate::media::Limits;
+use crate::spec::{Codec, Engine, Format, OutputSpec, SampleFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -120,9 +122,6 @@ pub struct ExtractArgs {
     /// Print a JSON report of what was written on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Replace OUTPUT if it exists (default: replace).
-    #[arg(long, hide = true)]
-    pub force: bool,
     /// Wall-time budget of the extraction in seconds: past it the job stops with
     /// `limit_exceeded` and leaves no output (default: none).
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
@@ -228,7 +227,8 @@ pub fn run() -> i32 {
                 .unwrap_or("invalid arguments")
                 .trim_start_matches("error: ");
             eprintln!(
-                "audiotap: error[invalid_options]: {} (see audiotap --help)",
+                "audiotap: error[{}]: {} (see audiotap --help)",
+                crate::ErrorCode::InvalidOptions,
                 one_line(first)
             );
             return 2;
@@ -242,12 +242,16 @@ pub fn run() -> i32 {
         Command::Serve(args) => match crate::server::serve(args.config.as_deref(), args.role) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("audiotap: error[config]: {}", one_line(&format!("{e:#}")));
+                eprintln!(
+                    "audiotap: error[{}]: {}",
+                    crate::ErrorCode::Config,
+                    one_line(&format!("{e:#}"))
+                );
                 1
             }
         },
         Command::Openapi => {
-            print!("{}", crate::api::openapi::yaml());
+            print!("{}", crate::server::openapi_yaml());
             0
         }
     }

@@ -1,13 +1,17 @@
 //! `audiotap probe`.
 
+use super::input;
 use super::{ProbeArgs, exit_code, report_error};
-use crate::media::{self, Limits, ProbeInfo, source};
+use crate::media::{self, Limits, ProbeInfo};
+use crate::net::FetchSummary;
 
 pub(super) fn run(args: &ProbeArgs, limits: &Limits) -> i32 {
-    let result = source::resolve(&args.input, limits).and_then(|local| {
-        let mut info = media::probe(local.path(), args.engine)?;
-        info.fetch = local.fetch.clone();
-        Ok(info)
+    let result = input::resolve(&args.input, limits).and_then(|local| {
+        let info = media::probe(local.path(), args.engine)?;
+        Ok(Probed {
+            info,
+            fetch: local.fetch.clone(),
+        })
     });
     match result {
         Ok(info) if args.json => match serde_json::to_string_pretty(&info) {
@@ -20,8 +24,8 @@ pub(super) fn run(args: &ProbeArgs, limits: &Limits) -> i32 {
                 1
             }
         },
-        Ok(info) => {
-            print!("{}", human(&args.input, &info));
+        Ok(probed) => {
+            print!("{}", human(&args.input, &probed));
             0
         }
         Err(e) => {
@@ -31,11 +35,21 @@ pub(super) fn run(args: &ProbeArgs, limits: &Limits) -> i32 {
     }
 }
 
+/// What `probe --json` prints: the engine's probe, and how a URL input was fetched.
+#[derive(Debug, serde::Serialize)]
+struct Probed {
+    #[serde(flatten)]
+    info: ProbeInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fetch: Option<FetchSummary>,
+}
+
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
-fn human(input: &str, info: &ProbeInfo) -> String {
+fn human(input: &str, probed: &Probed) -> String {
+    let info = &probed.info;
     let mut s = format!(
         "{input}: {} ({} bytes), duration {}, read by {:?}\n",
         info.container,
@@ -65,7 +79,7 @@ fn human(input: &str, info: &ProbeInfo) -> String {
             t.duration.map_or("-".into(), |d| format!("{d:.3}")),
         ));
     }
-    if let Some(f) = &info.fetch {
+    if let Some(f) = &probed.fetch {
         s.push_str(&format!(
             "  fetched {} of {} bytes ({:?} read, {} requests)\n",
             f.bytes_fetched,

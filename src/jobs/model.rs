@@ -104,7 +104,7 @@ pub struct JobSource {
     /// For a URL source: how it was read (`range`: only `moov` and the audio's chunks) and
     /// the bytes fetched against the source's size.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub fetch: Option<crate::media::source::FetchSummary>,
+    pub fetch: Option<crate::net::FetchSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -131,7 +131,7 @@ pub struct JobOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobError {
     /// Stable machine-readable code (`no_audio_track`, `invalid_media`, ...).
-    pub code: String,
+    pub code: crate::ErrorCode,
     pub message: String,
 }
 

@@ -12,22 +12,19 @@ pub(crate) mod isobmff;
 pub mod limits;
 mod pipeline;
 pub mod probe;
-pub mod source;
-pub mod spec;
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::spec::{Codec, Engine, Format, OutputSpec, SampleFormat};
 use decode::secs_to_frames;
 use encode::Sink;
 use encode::m4a::{M4aCodec, M4aSink};
 use encode::wav::WavSink;
 pub use limits::Limits;
 pub use probe::{EngineKind, ProbeInfo, TrackInfo, TrackKind, probe};
-pub use spec::{Codec, Engine, Format, OutputSpec, SampleFormat};
 
 /// Which source track an extraction read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,9 +62,6 @@ pub struct Report {
     pub audio_offset: f64,
     pub source: SourceTrack,
     pub bytes_written: u64,
-    /// How a URL source was fetched (bytes fetched against its size).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub fetch: Option<source::FetchSummary>,
 }
 
 /// Hooks a caller may pass to follow or stop a running extraction.
@@ -75,8 +69,8 @@ pub struct Report {
 pub struct Control<'a> {
     /// Called with 0..=1 as decoding advances.
     pub progress: Option<&'a (dyn Fn(f64) + Sync)>,
-    /// Set to stop the extraction with [`Error::Canceled`].
-    pub cancel: Option<&'a AtomicBool>,
+    /// Asked at every block; `true` stops the extraction with [`Error::Canceled`].
+    pub cancel: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
 
 fn source_track(t: &TrackInfo) -> SourceTrack {
@@ -211,7 +205,6 @@ fn try_copy(
         audio_offset: track.start,
         source: source_track(&track),
         bytes_written,
-        fetch: None,
     }))
 }
 
@@ -351,7 +344,6 @@ fn decode_path(
         audio_offset: opened.track.start,
         source: source_track(&opened.track),
         bytes_written,
-        fetch: None,
     })
 }
 

@@ -16,7 +16,6 @@
 //! Memory stays bounded whatever the input's length: each worker holds at most one segment
 //! waiting, one in work and one packed.
 
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use super::Control;
@@ -233,7 +232,7 @@ pub(crate) fn run(
             };
             let mut pending_first = Some(first);
             loop {
-                if control.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                if control.cancel.is_some_and(|canceled| canceled()) {
                     return Err(Error::Canceled);
                 }
                 let owned;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::media::decode;
-use crate::media::spec::{Engine, OutputSpec};
+use crate::spec::{Engine, OutputSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -60,9 +60,6 @@ pub struct ProbeInfo {
     /// Start of the default audio track relative to the container's start, in seconds.
     pub audio_offset: f64,
     pub tracks: Vec<TrackInfo>,
-    /// How a URL source was fetched (set by the front ends).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub fetch: Option<crate::media::source::FetchSummary>,
 }
 
 impl ProbeInfo {

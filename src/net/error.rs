@@ -1,8 +1,10 @@
-//! The error type of outbound networking: a stable `code()` like the engine's errors.
+//! The error type of outbound networking: a stable [`ErrorCode`] like the engine's errors.
 
 use std::io;
 
-/// A failure of an outbound request or of its configuration.
+use crate::ErrorCode;
+
+/// A failure of an outbound request.
 ///
 /// Messages never contain URL credentials or webhook secrets: they can be shown to the API
 /// client that supplied the URL.
@@ -24,9 +26,6 @@ pub enum NetError {
     /// The source is larger than the configured maximum.
     #[error("source too large: {0}")]
     SourceTooLarge(String),
-    /// A webhook secret is not `whsec_` + base64 of a key of acceptable length.
-    #[error("invalid webhook secret: {0}")]
-    InvalidSecret(String),
     /// Local I/O failed (writing the downloaded file).
     #[error("{context}: {source}")]
     Io {
@@ -38,19 +37,18 @@ pub enum NetError {
 
 impl NetError {
     /// The stable machine-readable code, shared with the engine's codes where they overlap.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            NetError::UrlForbidden(_) => "url_forbidden",
-            NetError::InvalidUrl(_) => "invalid_url",
-            NetError::SourceUnreachable { .. } => "source_unreachable",
-            NetError::SourceTooLarge(_) => "source_too_large",
-            NetError::InvalidSecret(_) => "invalid_secret",
-            NetError::Io { .. } => "io_error",
+            NetError::UrlForbidden(_) => ErrorCode::UrlForbidden,
+            NetError::InvalidUrl(_) => ErrorCode::InvalidUrl,
+            NetError::SourceUnreachable { .. } => ErrorCode::SourceUnreachable,
+            NetError::SourceTooLarge(_) => ErrorCode::SourceTooLarge,
+            NetError::Io { .. } => ErrorCode::IoError,
         }
     }
 
-    /// True when the request (its URL, its source, its configuration) caused the failure,
-    /// false for a fault on our side.
+    /// True when the request (its URL, its source) caused the failure, false for a fault on
+    /// our side.
     pub fn is_client_error(&self) -> bool {
         !matches!(self, NetError::Io { .. })
     }
@@ -87,7 +85,6 @@ impl NetError {
                 message: message.clone(),
             },
             NetError::SourceTooLarge(m) => NetError::SourceTooLarge(m.clone()),
-            NetError::InvalidSecret(m) => NetError::InvalidSecret(m.clone()),
             NetError::Io { context, source } => NetError::Io {
                 context: context.clone(),
                 source: io::Error::new(source.kind(), source.to_string()),

@@ -27,4 +27,5 @@ pub use client::{ClientOptions, guarded_client};
 pub use error::NetError;
 pub use fetch::{DownloadInfo, download_to_file};
 pub use guard::UrlGuard;
+pub use range::{FetchMethod, FetchSummary};
 pub use webhook::{DeliveryAttempt, RetrySchedule, WebhookSecret, deliver_once, sign, verify};

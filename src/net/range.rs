@@ -35,7 +35,6 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use super::byteranges::{Event, Malformed, Parser, parse_content_range};
 use super::{NetError, UrlGuard};
 use crate::media::isobmff::{self, MAX_MOOV_BYTES, MAX_TOP_LEVEL_BOXES};
-use crate::media::source::{FetchMethod, FetchSummary};
 
 /// The first request asks for this much: enough for `ftyp` and a small leading `moov`.
 const HEAD_BYTES: u64 = 64 * 1024;
@@ -79,6 +78,28 @@ impl RangeOptions {
             max_ranges_per_request: MAX_RANGES_PER_REQUEST,
         }
     }
+}
+
+/// How a remote source was read: bytes fetched against the source's size.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct FetchSummary {
+    pub method: FetchMethod,
+    /// Body bytes received from the source.
+    pub bytes_fetched: u64,
+    /// Size of the source, when the server stated it.
+    pub source_size: Option<u64>,
+    /// HTTP requests made.
+    pub requests: u32,
+}
+
+/// `range`: only `moov` and the audio's chunks were fetched; `full`: the whole source.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchMethod {
+    Range,
+    Full,
 }
 
 /// What a fetch produced.

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
-use super::NetError;
 use super::error::describe_reqwest;
+use crate::config::ConfigError;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -41,15 +41,16 @@ impl fmt::Debug for WebhookSecret {
 
 impl WebhookSecret {
     /// Parse `whsec_` + base64 (standard alphabet, padded) of a 16 to 64 byte key.
-    pub fn parse(s: &str) -> Result<Self, NetError> {
+    /// A bad secret is a [`ConfigError`]: it comes from the service's configuration.
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
         let encoded = s.trim().strip_prefix(SECRET_PREFIX).ok_or_else(|| {
-            NetError::InvalidSecret(format!("a webhook secret starts with {SECRET_PREFIX:?}"))
+            ConfigError::InvalidSecret(format!("a webhook secret starts with {SECRET_PREFIX:?}"))
         })?;
         let key = BASE64
             .decode(encoded)
-            .map_err(|_| NetError::InvalidSecret("the key after whsec_ is not base64".into()))?;
+            .map_err(|_| ConfigError::InvalidSecret("the key after whsec_ is not base64".into()))?;
         if !(MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&key.len()) {
-            return Err(NetError::InvalidSecret(format!(
+            return Err(ConfigError::InvalidSecret(format!(
                 "the key is {} bytes; it must be {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES}",
                 key.len()
             )));

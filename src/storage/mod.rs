@@ -15,8 +15,9 @@ use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
-/// A storage failure. [`StorageError::code`] is part of the public contract (job JSON and
-/// problem+json carry it).
+use crate::ErrorCode;
+
+/// A storage failure. [`StorageError::code`] is the code a client sees for it.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// No object under this key (or it vanished mid-read).
@@ -38,14 +39,15 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    /// The stable machine-readable code of this error.
-    pub fn code(&self) -> &'static str {
+    /// The stable code a client sees for this error. A bad key is our bug (keys are made
+    /// by the service), so it is `internal`; I/O and back-end faults are one outage to a
+    /// client.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            StorageError::NotFound(_) => "not_found",
-            StorageError::InvalidKey(_) => "invalid_key",
-            StorageError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
-            StorageError::Io(_) => "storage_io",
-            StorageError::Backend(_) => "storage_unavailable",
+            StorageError::NotFound(_) => ErrorCode::NotFound,
+            StorageError::InvalidKey(_) => ErrorCode::Internal,
+            StorageError::RangeNotSatisfiable { .. } => ErrorCode::RangeNotSatisfiable,
+            StorageError::Io(_) | StorageError::Backend(_) => ErrorCode::StorageUnavailable,
         }
     }
 
@@ -368,22 +370,29 @@ mod tests {
             long.as_str(),
         ] {
             let err = validate_key(bad).unwrap_err();
-            assert_eq!(err.code(), "invalid_key", "{bad:?}");
+            assert!(matches!(err, StorageError::InvalidKey(_)), "{bad:?}");
+            assert_eq!(err.code(), ErrorCode::Internal, "{bad:?}");
             assert!(!err.is_transient());
         }
     }
 
     #[test]
     fn codes_and_transience() {
-        assert_eq!(StorageError::NotFound("k".into()).code(), "not_found");
-        assert_eq!(StorageError::Io("x".into()).code(), "storage_io");
-        assert_eq!(
-            StorageError::Backend("x".into()).code(),
-            "storage_unavailable"
-        );
-        assert!(StorageError::Io("x".into()).is_transient());
-        assert!(StorageError::Backend("x".into()).is_transient());
-        assert!(!StorageError::NotFound("k".into()).is_transient());
-        assert!(!StorageError::RangeNotSatisfiable { size: 1 }.is_transient());
+        let all = [
+            StorageError::NotFound("k".into()),
+            StorageError::InvalidKey("k".into()),
+            StorageError::RangeNotSatisfiable { size: 1 },
+            StorageError::Io("x".into()),
+            StorageError::Backend("x".into()),
+        ];
+        for e in &all {
+            // A transient storage fault is an outage a client may retry through.
+            assert_eq!(
+                e.is_transient(),
+                e.code() == ErrorCode::StorageUnavailable,
+                "{e:?}"
+            );
+        }
+        assert_eq!(all[0].code(), ErrorCode::NotFound);
     }
 }

@@ -638,9 +638,10 @@ pub fn check_problem(r: &Resp) -> Value {
         r.text()
     );
     let p = r.json();
+    let code = p["code"].as_str().map(str::parse::<audiotap::ErrorCode>);
     assert!(
-        p["code"].as_str().is_some_and(|c| !c.is_empty()),
-        "{}: problem without a code: {p}",
+        code.is_some_and(|c| c.is_ok_and(|c| c.http_status() == r.status)),
+        "{}: problem code not in the registry (src/error_code.rs), or with another status: {p}",
         r.what
     );
     assert_eq!(

@@ -355,21 +355,10 @@ impl Run {
     }
 }
 
-pub const ERROR_CODES: &[&str] = &[
-    "invalid_options",
-    "no_audio_track",
-    "track_not_found",
-    "unsupported_codec",
-    "invalid_media",
-    // Not in the original list but a stable code of src/error.rs: the container is
-    // not one the selected engine reads.
-    "unsupported_format",
-    "source_unreachable",
-    "source_too_large",
-    "url_forbidden",
-    "limit_exceeded",
-    "io_error",
-];
+/// True when `code` is in the registry of stable codes (`audiotap::ErrorCode`).
+pub fn is_stable_code(code: &str) -> bool {
+    code.parse::<audiotap::ErrorCode>().is_ok()
+}
 
 /// `audiotap: error[CODE]: message` → CODE (lowercase letters and `_`, non-empty message).
 pub fn parse_error_line(line: &str) -> Option<String> {

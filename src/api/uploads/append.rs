@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::protocol::{self, TusError, TusResult, UPLOAD_OFFSET, bad};
 use super::receive::{self, HOLD, Holder};
 use super::{answer, busy, completed, ended, finish, mismatch, not_found, parse_id, refuse};
+use crate::ErrorCode;
 use crate::api::error::{ApiError, Problem};
 use crate::api::{AppState, Caller};
 use crate::jobs::uploads::{Lock, Upload, UploadState};
@@ -74,7 +75,7 @@ async fn take(
         return Err(protocol::wrong_content_type());
     }
     let offset = protocol::number(headers, &UPLOAD_OFFSET)?
-        .ok_or_else(|| bad("invalid_request", "Upload-Offset is missing"))?;
+        .ok_or_else(|| bad(ErrorCode::InvalidRequest, "Upload-Offset is missing"))?;
     let content_length = protocol::number(headers, &header::CONTENT_LENGTH)?;
     let checksum = protocol::parse_checksum(headers)?;
     let uid = parse_id(id)?;
@@ -95,8 +96,7 @@ async fn take(
         Lock::Missing => return Err(not_found(id)),
         Lock::Busy => {
             return Err(TusError(ApiError::new(
-                StatusCode::LOCKED,
-                "upload_locked",
+                ErrorCode::UploadLocked,
                 "another request is writing this upload; retry after it ends (HEAD gives the offset)",
             )));
         }
@@ -120,8 +120,7 @@ async fn take(
             mismatch(offset, &up)
         } else {
             TusError(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "source_too_large",
+                ErrorCode::SourceTooLarge,
                 format!(
                     "Content-Length runs past Upload-Length: {} bytes remain",
                     up.length - up.offset
@@ -173,7 +172,7 @@ where
     let mut up = holder.committed.clone();
     // Every byte is recorded (also when the connection broke right after the last one):
     // make the job, unless the lock went to another request meanwhile.
-    let lost = matches!(&received, Err(e) if e.0.code == "upload_conflict");
+    let lost = matches!(&received, Err(e) if e.0.code() == ErrorCode::UploadConflict);
     if !lost && up.offset == up.length {
         return match finish::make_job(state, caller, &up).await {
             Ok(job) => {

@@ -14,6 +14,7 @@ use super::protocol::{
 };
 use super::receive::{self, HOLD};
 use super::{answer, append::take_bytes, busy, finish, header_value, refuse};
+use crate::ErrorCode;
 use crate::api::error::{ApiError, Problem};
 use crate::api::{AppState, Caller};
 use crate::jobs::uploads::{MultipartState, Upload, UploadState};
@@ -70,14 +71,17 @@ async fn start(
     let svc = state.svc.clone();
     if headers.contains_key("upload-defer-length") {
         return Err(bad(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "Upload-Defer-Length is not supported: send Upload-Length",
         ));
     }
     let length = protocol::number(headers, &UPLOAD_LENGTH)?
-        .ok_or_else(|| bad("invalid_request", "Upload-Length is missing"))?;
+        .ok_or_else(|| bad(ErrorCode::InvalidRequest, "Upload-Length is missing"))?;
     if length == 0 {
-        return Err(bad("invalid_request", "an empty upload has no audio"));
+        return Err(bad(
+            ErrorCode::InvalidRequest,
+            "an empty upload has no audio",
+        ));
     }
     if length > svc.config.max_upload_bytes {
         return Err(TusError(crate::api::input::too_large(
@@ -104,11 +108,13 @@ async fn start(
         .copied()
         .unwrap_or(0) as usize;
     if queued >= svc.config.max_queue {
-        return Err(TusError(ApiError::unavailable(
-            "queue_full",
-            format!("{queued} jobs are waiting; try again later"),
-            10,
-        )));
+        return Err(TusError(
+            ApiError::new(
+                ErrorCode::QueueFull,
+                format!("{queued} jobs are waiting; try again later"),
+            )
+            .retry_after(10),
+        ));
     }
     let slot = if with_body {
         Some(
@@ -198,7 +204,7 @@ async fn start(
             // Complete, but the job could not be made: the upload is gone with its bytes.
             Err(e) if up.offset == up.length && up.job_id.is_none() => return Err(e),
             // The body was discarded; the upload exists: say where, so it can be resumed.
-            Err(e) if e.0.code == "checksum_mismatch" => {
+            Err(e) if e.0.code() == ErrorCode::ChecksumMismatch => {
                 let mut resp = e.into_response();
                 resp.headers_mut().insert(header::LOCATION, location);
                 resp.headers_mut()

@@ -9,21 +9,26 @@ use time::OffsetDateTime;
 
 use super::protocol::{TusError, TusResult, bad};
 use super::receive::{local_path, remove_bytes};
+use crate::ErrorCode;
 use crate::api::error::ApiError;
 use crate::api::input::{self, Source, Stored, UploadOptions};
 use crate::api::jobs::{Submitted, submit};
 use crate::api::{AppState, Caller};
+use crate::jobs::Services;
 use crate::jobs::model::Job;
 use crate::jobs::store::Idempotency;
 use crate::jobs::uploads::{Upload, UploadState};
-use crate::jobs::worker::Services;
 
 /// The `options` metadata as job options (checked when the upload was created).
 pub(crate) fn options(text: Option<&str>) -> TusResult<UploadOptions> {
     match text {
         None => Ok(UploadOptions::default()),
-        Some(t) => serde_json::from_str(t)
-            .map_err(|e| bad("invalid_options", format!("Upload-Metadata options: {e}"))),
+        Some(t) => serde_json::from_str(t).map_err(|e| {
+            bad(
+                ErrorCode::InvalidOptions,
+                format!("Upload-Metadata options: {e}"),
+            )
+        }),
     }
 }
 
@@ -35,7 +40,7 @@ pub(crate) async fn make_job(state: &AppState, caller: &Caller, up: &Upload) -> 
     let made = async {
         let opts: UploadOptions = match &up.options {
             Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| bad("invalid_options", format!("options: {e}")))?,
+                .map_err(|e| bad(ErrorCode::InvalidOptions, format!("options: {e}")))?,
             None => UploadOptions::default(),
         };
         let source = match &up.multipart {

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, Problem};
 use super::{AppState, Caller};
+use crate::ErrorCode;
 use crate::jobs::uploads::{Upload, UploadState};
 use protocol::{
     CHECKSUM_ALGORITHMS, EXTENSIONS, JOB_LOCATION, TUS_RESUMABLE, TUS_VERSION, TusError, TusResult,
@@ -38,11 +39,10 @@ fn parse_id(id: &str) -> TusResult<Uuid> {
 
 fn ended(up: &Upload) -> TusError {
     let (code, what) = match up.state {
-        UploadState::Terminated => ("upload_terminated", "was terminated"),
-        _ => ("upload_expired", "expired"),
+        UploadState::Terminated => (ErrorCode::UploadTerminated, "was terminated"),
+        _ => (ErrorCode::UploadExpired, "expired"),
     };
     TusError(ApiError::new(
-        StatusCode::GONE,
         code,
         format!("upload {} {what}: its bytes are gone", up.id),
     ))
@@ -106,11 +106,13 @@ pub(crate) async fn refuse(body: Option<Body>, e: TusError) -> Response {
 /// Busy with too many bodies at once: the same answer `POST /v1/jobs` gives.
 fn busy() -> TusError {
     metrics::counter!("audiotap_rejected_total", "reason" => "uploads_busy").increment(1);
-    TusError(ApiError::unavailable(
-        "busy",
-        "too many uploads are being received at once; try again shortly",
-        2,
-    ))
+    TusError(
+        ApiError::new(
+            ErrorCode::Busy,
+            "too many uploads are being received at once; try again shortly",
+        )
+        .retry_after(2),
+    )
 }
 
 /// What this server speaks: versions, extensions, the size cap, checksum algorithms.
@@ -200,8 +202,7 @@ pub(crate) async fn status(
 
 fn mismatch(offset: u64, up: &Upload) -> TusError {
     TusError(ApiError::new(
-        StatusCode::CONFLICT,
-        "offset_mismatch",
+        ErrorCode::OffsetMismatch,
         format!(
             "Upload-Offset is {offset} but the upload has {} bytes: resume from there (HEAD)",
             up.offset

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use crate::ErrorCode;
 use crate::api::error::ApiError;
 
 pub(crate) const TUS_VERSION: &str = "1.0.0";
@@ -15,8 +16,6 @@ pub(crate) const CHECKSUM_ALGORITHMS: &str = "sha256,sha1";
 pub(crate) const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 /// Longest `Upload-Metadata` accepted (the options JSON is at most 64 KiB, base64 grows it).
 const MAX_METADATA: usize = 96 * 1024;
-/// Status for a body whose checksum differs from `Upload-Checksum` (tus checksum extension).
-pub(crate) const CHECKSUM_MISMATCH: u16 = 460;
 
 pub(crate) static TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
 pub(crate) static UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
@@ -37,7 +36,7 @@ impl From<ApiError> for TusError {
 
 impl IntoResponse for TusError {
     fn into_response(self) -> Response {
-        let precondition = self.0.status == StatusCode::PRECONDITION_FAILED;
+        let precondition = self.0.status() == StatusCode::PRECONDITION_FAILED;
         let mut resp = self.0.into_response();
         let h = resp.headers_mut();
         h.insert(TUS_RESUMABLE.clone(), HeaderValue::from_static(TUS_VERSION));
@@ -50,8 +49,8 @@ impl IntoResponse for TusError {
 
 pub(crate) type TusResult<T> = Result<T, TusError>;
 
-pub(crate) fn bad(code: &'static str, detail: impl Into<String>) -> TusError {
-    TusError(ApiError::bad_request(code, detail))
+pub(crate) fn bad(code: ErrorCode, detail: impl Into<String>) -> TusError {
+    TusError(ApiError::new(code, detail))
 }
 
 /// Every request but `OPTIONS` names the protocol version it speaks.
@@ -59,13 +58,11 @@ pub(crate) fn check_version(headers: &HeaderMap) -> TusResult<()> {
     match headers.get(&TUS_RESUMABLE).map(HeaderValue::to_str) {
         Some(Ok(TUS_VERSION)) => Ok(()),
         Some(v) => Err(TusError(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "tus_version_unsupported",
+            ErrorCode::TusVersionUnsupported,
             format!("Tus-Resumable {v:?} is not supported: this server speaks {TUS_VERSION}"),
         ))),
         None => Err(TusError(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "tus_version_unsupported",
+            ErrorCode::TusVersionUnsupported,
             format!("the Tus-Resumable header is missing (this server speaks {TUS_VERSION})"),
         ))),
     }
@@ -79,13 +76,13 @@ pub(crate) fn number(headers: &HeaderMap, name: &HeaderName) -> TusResult<Option
     let text = v.to_str().unwrap_or("");
     if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("{name} must be a non-negative integer, not {text:?}"),
         ));
     }
     text.parse()
         .map(Some)
-        .map_err(|_| bad("invalid_request", format!("{name} is out of range")))
+        .map_err(|_| bad(ErrorCode::InvalidRequest, format!("{name} is out of range")))
 }
 
 /// The body of a `PATCH` (or of a creation with bytes) is `application/offset+octet-stream`.
@@ -99,8 +96,7 @@ pub(crate) fn is_offset_stream(headers: &HeaderMap) -> bool {
 
 pub(crate) fn wrong_content_type() -> TusError {
     TusError(ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "invalid_content_type",
+        ErrorCode::InvalidContentType,
         format!("upload bytes must be sent as Content-Type: {OFFSET_OCTET_STREAM}"),
     ))
 }
@@ -118,7 +114,7 @@ pub(crate) struct Metadata {
 pub(crate) fn parse_metadata(value: &str) -> TusResult<Metadata> {
     if value.len() > MAX_METADATA {
         return Err(bad(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "Upload-Metadata is longer than 96 KiB",
         ));
     }
@@ -129,13 +125,13 @@ pub(crate) fn parse_metadata(value: &str) -> TusResult<Metadata> {
         let (key, encoded) = pair.split_once(' ').unwrap_or((pair, ""));
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(bad(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("Upload-Metadata has an empty or non-ASCII key in {pair:?}"),
             ));
         }
         if !seen.insert(key) {
             return Err(bad(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("Upload-Metadata names {key:?} twice"),
             ));
         }
@@ -143,14 +139,14 @@ pub(crate) fn parse_metadata(value: &str) -> TusResult<Metadata> {
             .decode(encoded.trim())
             .map_err(|_| {
                 bad(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     format!("Upload-Metadata value of {key:?} is not base64"),
                 )
             })?;
         let text = || {
             String::from_utf8(decoded.clone()).map_err(|_| {
                 bad(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     format!("Upload-Metadata value of {key:?} is not UTF-8"),
                 )
             })
@@ -182,7 +178,7 @@ pub(crate) fn parse_checksum(headers: &HeaderMap) -> TusResult<Option<Checksum>>
         "sha1" => ("sha1", 20),
         other => {
             return Err(bad(
-                "checksum_algorithm_unsupported",
+                ErrorCode::ChecksumAlgorithmUnsupported,
                 format!(
                     "checksum algorithm {other:?} is not supported (use one of {CHECKSUM_ALGORITHMS})"
                 ),
@@ -195,7 +191,7 @@ pub(crate) fn parse_checksum(headers: &HeaderMap) -> TusResult<Option<Checksum>>
         .filter(|d| d.len() == len)
         .ok_or_else(|| {
             bad(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("Upload-Checksum: the {algorithm} digest must be {len} bytes in base64"),
             )
         })?;
@@ -229,8 +225,7 @@ impl Checksum {
             return Ok(());
         }
         Err(TusError(ApiError::new(
-            StatusCode::from_u16(CHECKSUM_MISMATCH).unwrap_or(StatusCode::BAD_REQUEST),
-            "checksum_mismatch",
+            ErrorCode::ChecksumMismatch,
             format!(
                 "the body's {} differs from Upload-Checksum: its bytes were discarded",
                 self.algorithm
@@ -303,14 +298,17 @@ mod tests {
         let mut wrong = c.hasher();
         wrong.update(b"abd");
         let e = c.verify(wrong).unwrap_err();
-        assert_eq!(e.0.status.as_u16(), 460);
+        assert_eq!(e.0.status().as_u16(), 460);
         h.insert("upload-checksum", "md5 AAAA".parse().unwrap());
         assert_eq!(
-            parse_checksum(&h).err().unwrap().0.code,
-            "checksum_algorithm_unsupported"
+            parse_checksum(&h).err().unwrap().0.code(),
+            ErrorCode::ChecksumAlgorithmUnsupported
         );
         h.insert("upload-checksum", "sha1 AAAA".parse().unwrap());
-        assert_eq!(parse_checksum(&h).err().unwrap().0.code, "invalid_request");
+        assert_eq!(
+            parse_checksum(&h).err().unwrap().0.code(),
+            ErrorCode::InvalidRequest
+        );
     }
 
     #[test]

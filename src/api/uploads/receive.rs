@@ -11,15 +11,15 @@ use std::io::SeekFrom;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::protocol::{BodyHasher, Checksum, TusError, TusResult};
+use crate::ErrorCode;
 use crate::api::error::ApiError;
+use crate::jobs::Services;
 use crate::jobs::uploads::{MultipartState, Upload, UploadState};
-use crate::jobs::worker::Services;
 
 /// How long a lock holds without renewal: a node that dies mid-request frees the upload
 /// after this.
@@ -100,23 +100,21 @@ impl<'a> Holder<'a> {
 
 pub(crate) fn lock_lost() -> TusError {
     TusError(ApiError::new(
-        StatusCode::CONFLICT,
-        "upload_conflict",
+        ErrorCode::UploadConflict,
         "the upload was terminated or taken over by another request meanwhile",
     ))
 }
 
 fn broke_off(e: &std::io::Error) -> TusError {
-    TusError(ApiError::bad_request(
-        "invalid_request",
+    TusError(ApiError::new(
+        ErrorCode::InvalidRequest,
         format!("the upload broke off: {e}"),
     ))
 }
 
 fn too_long(up: &Upload) -> TusError {
     TusError(ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "source_too_large",
+        ErrorCode::SourceTooLarge,
         format!(
             "the body runs past Upload-Length ({} bytes): its bytes were discarded",
             up.length
@@ -135,7 +133,7 @@ enum End {
 }
 
 fn failed(e: TusError) -> End {
-    if e.0.code == "upload_conflict" {
+    if e.0.code() == ErrorCode::UploadConflict {
         End::Lost(e)
     } else {
         End::Failed(e)

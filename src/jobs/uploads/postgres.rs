@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Lock, Upload, UploadState, UploadStore, hold_ms, millis};
-use crate::jobs::pgstore::PgStore;
+use crate::jobs::store::PgStore;
 use crate::jobs::store::StoreResult;
 
 /// The database's clock in Unix ms.

@@ -344,7 +344,6 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         size: None,
         audio_offset,
         tracks,
-        fetch: None,
     })
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::media::limits::Limits;
 use crate::media::probe::{EngineKind, ProbeInfo, TrackInfo};
-use crate::media::spec::Engine;
+use crate::spec::Engine;
 
 /// Tracks at least this long are decoded on several cores (when the format allows).
 const PARALLEL_MIN_SECS: f64 = 60.0;

@@ -313,7 +313,6 @@ pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
         size: None,
         audio_offset,
         tracks,
-        fetch: None,
     })
 }
 

@@ -1,8 +1,9 @@
-//! Where input bytes come from: a local path, standard input, or an http(s) URL. Anything
-//! that is not already a local file is spooled to a temporary file (MP4 needs seeking), with
-//! a size cap, and removed when the [`LocalInput`] is dropped. URLs go through the same
-//! guarded client and Range reader as the service's URL jobs ([`crate::net::range`]):
-//! only the `moov` and the audio's chunks of a remote MP4/MOV are fetched.
+//! The CLI's inputs: a local path, standard input, or an http(s) URL, resolved into a local
+//! file for the engine. Anything that is not already a local file is spooled to a temporary
+//! file (MP4 needs seeking), with a size cap, and removed when the [`LocalInput`] is dropped.
+//! URLs go through the same guarded client and Range reader as the service's URL jobs
+//! ([`crate::net::range`]): only the `moov` and the audio's chunks of a remote MP4/MOV are
+//! fetched.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,10 +13,11 @@ use reqwest::Url;
 
 use crate::error::{Error, Result};
 use crate::media::Limits;
+use crate::net::{FetchSummary, NetError};
 
 /// A readable local file for the engine, possibly a spooled copy.
 #[derive(Debug)]
-pub struct LocalInput {
+pub(crate) struct LocalInput {
     path: PathBuf,
     _spooled: Option<tempfile::TempPath>,
     /// What the user named (path, `-` or URL), for messages and reports.
@@ -24,41 +26,19 @@ pub struct LocalInput {
     pub fetch: Option<FetchSummary>,
 }
 
-/// How a remote source was read: bytes fetched against the source's size.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct FetchSummary {
-    pub method: FetchMethod,
-    /// Body bytes received from the source.
-    pub bytes_fetched: u64,
-    /// Size of the source, when the server stated it.
-    pub source_size: Option<u64>,
-    /// HTTP requests made.
-    pub requests: u32,
-}
-
-/// `range`: only `moov` and the audio's chunks were fetched; `full`: the whole source.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum FetchMethod {
-    Range,
-    Full,
-}
-
 impl LocalInput {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }
 
-pub fn is_url(input: &str) -> bool {
+pub(crate) fn is_url(input: &str) -> bool {
     let lower = input.get(..8).unwrap_or(input).to_ascii_lowercase();
     lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 /// Resolve what the user named into a local file.
-pub fn resolve(input: &str, limits: &Limits) -> Result<LocalInput> {
+pub(crate) fn resolve(input: &str, limits: &Limits) -> Result<LocalInput> {
     if input == "-" {
         let stdin = std::io::stdin();
         return spool(stdin.lock(), "", limits, "-");
@@ -74,11 +54,11 @@ pub fn resolve(input: &str, limits: &Limits) -> Result<LocalInput> {
             display: input.to_string(),
             fetch: None,
         }),
-        Ok(_) => Err(Error::io(
-            format!("cannot read {input}"),
+        Ok(_) => Err(Error::unreadable(
+            input,
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
         )),
-        Err(e) => Err(Error::io(format!("cannot read {input}"), e)),
+        Err(e) => Err(Error::unreadable(input, e)),
     }
 }
 
@@ -139,7 +119,8 @@ fn download(url: &str, limits: &Limits) -> Result<LocalInput> {
             connect_timeout: Duration::from_secs(15),
             ..Default::default()
         },
-    )?;
+    )
+    .map_err(|e| net_error(url, e))?;
     let ext = Url::parse(url)
         .ok()
         .and_then(|u| {
@@ -170,14 +151,24 @@ fn download(url: &str, limits: &Limits) -> Result<LocalInput> {
         .block_on(crate::net::range::fetch_source(
             &client, &guard, url, &tmp, &opts,
         ))
-        .map_err(|e| match Error::from(e) {
-            Error::SourceUnreachable(m) => Error::SourceUnreachable(format!("{url}: {m}")),
-            other => other,
-        })?;
+        .map_err(|e| net_error(url, e))?;
     Ok(LocalInput {
         path: tmp.to_path_buf(),
         _spooled: Some(tmp),
         display: url.to_string(),
         fetch: Some(outcome.summary),
     })
+}
+
+/// A failed fetch as the CLI reports it: the engine's codes, with the URL named.
+fn net_error(url: &str, e: NetError) -> Error {
+    match e {
+        NetError::UrlForbidden(m) => Error::UrlForbidden(m),
+        NetError::InvalidUrl(m) => Error::InvalidOptions(format!("invalid URL: {m}")),
+        NetError::SourceUnreachable { message, .. } => {
+            Error::SourceUnreachable(format!("{url}: {message}"))
+        }
+        NetError::SourceTooLarge(m) => Error::SourceTooLarge(m),
+        NetError::Io { context, source } => Error::Io { context, source },
+    }
 }

@@ -162,9 +162,9 @@ impl Default for OutputSpec {
 }
 
 /// Sample rates outside this range are refused as options.
-pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<u32> = 1_000..=384_000;
+const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<u32> = 1_000..=384_000;
 /// Output channel counts outside this range are refused as options.
-pub const MAX_OUTPUT_CHANNELS: u16 = 8;
+const MAX_OUTPUT_CHANNELS: u16 = 8;
 
 impl OutputSpec {
     /// Check every field and their combinations; the message names the offending option.

@@ -11,11 +11,11 @@ use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::model::{Job, JobStatus};
-use super::store::{
+use super::contract::{
     Idempotency, Inserted, JobStore, LeaseState, Page, StoreError, StoreResult, duration_ms,
     mark_canceled, millis, webhook_due,
 };
+use crate::jobs::model::{Job, JobStatus};
 
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -39,10 +39,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        PG_MIGRATIONS
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError(format!("migrations: {e}")))?;
+        PG_MIGRATIONS.run(&pool).await?;
         Ok(PgStore { pool })
     }
 
@@ -125,7 +122,7 @@ impl JobStore for PgStore {
             let mut tx = self.pool.begin().await?;
             return Self::find_idem(&mut tx, owner, idem)
                 .await?
-                .ok_or_else(|| StoreError("idempotency key vanished during insert".into()));
+                .ok_or(StoreError::IdempotencyRace);
         }
         tx.commit().await?;
         Ok(Inserted::Created(job.clone()))
@@ -150,7 +147,9 @@ impl JobStore for PgStore {
         limit: u32,
     ) -> StoreResult<Page> {
         let before: i64 = match cursor {
-            Some(c) => c.parse().map_err(|_| StoreError("bad cursor".into()))?,
+            Some(c) => c
+                .parse()
+                .map_err(|_| StoreError::InvalidCursor(c.to_string()))?,
             None => i64::MAX,
         };
         let limit = i64::from(limit.clamp(1, 500));
@@ -374,7 +373,7 @@ impl JobStore for PgStore {
         Ok(())
     }
 
-    fn uploads(&self) -> &dyn super::uploads::UploadStore {
+    fn uploads(&self) -> &dyn crate::jobs::uploads::UploadStore {
         self
     }
 }
