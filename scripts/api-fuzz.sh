@@ -46,6 +46,8 @@ done
 echo "api-fuzz: server at $URL (loopback-only network namespace)"
 
 rc=0
+# tus bodies are bytes: scripts/schemathesis_hooks.py tells schemathesis how to send them.
+export SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}"
 schemathesis run "$URL/openapi.json" --url "$URL" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
   --max-examples "${FUZZ_EXAMPLES:-50}" \

@@ -311,6 +311,17 @@ bench_pair remote-16k "$(mib "$(stat -c %s "$BIG_SRC")") MiB MP4 over local HTTP
   curl "\`curl\` the whole file once over HTTP" "curl -s -o /dev/null $(q "$BIG_URL")"
 rm -f "$BIG_A" "$BIG_F"
 
+# A 2 GB resumable (tus) upload in 50 MB PATCHes against one plain POST /v1/jobs upload,
+# on loopback: throughput ratio and the server's peak RSS (scripts/tus-bench.sh).
+TUS_ROW="$BENCH_DIR/tus-row.md"
+rm -f "$TUS_ROW"
+if [[ "${BENCH_QUICK:-0}" == "1" ]]; then TUS_MB=200; else TUS_MB=2048; fi
+say "tus upload ($TUS_MB MiB in 50 MB PATCHes) vs plain upload"
+if ! SIZE_MB="$TUS_MB" AUDIOTAP_BIN="$BIN" TUS_BENCH_ROW="$TUS_ROW" scripts/tus-bench.sh >&2; then
+  echo "error: scripts/tus-bench.sh failed" >&2
+  FAILURES=$((FAILURES + 1))
+fi
+
 # ---------------------------------------------------------------- report
 
 {
@@ -327,6 +338,12 @@ rm -f "$BIG_A" "$BIG_F"
   echo "| job | audiotap mean s | ffmpeg mean s | ratio (audiotap/ffmpeg) | audiotap peak RSS MiB | ffmpeg peak RSS MiB | bytes read or fetched |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
   printf '%s\n' "${TABLE_ROWS[@]}"
+  echo
+  echo "Uploads to the service (loopback, curl; a fresh server per case):"
+  echo
+  echo "| upload | tus time (throughput) | plain time (throughput) | tus/plain throughput | tus server peak RSS MiB | plain server peak RSS MiB |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  cat "$TUS_ROW" 2>/dev/null || echo "| tus upload | failed | failed | — | — | — |"
   echo
   echo "Outputs (ffprobe, first audio stream):"
   echo

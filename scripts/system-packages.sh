@@ -18,8 +18,10 @@ RUNTIME=(libavcodec59 libavformat59 libavutil57 libswresample4 libavfilter8 ca-c
 # The ffmpeg CLI makes fixtures and reference decodes; hyperfine and GNU time run benches
 # (GNU time also measures peak RSS in tests/cli/hostile.rs); iproute2 and util-linux (ip,
 # unshare) give the tests a loopback-only namespace; wrk drives scripts/load.sh;
-# postgresql (15 on Debian 12) runs the job-store and multi-node tests (scripts/pg-test-server.sh).
-TEST=(ffmpeg hyperfine time iproute2 util-linux wrk postgresql)
+# postgresql (15 on Debian 12) runs the job-store and multi-node tests (scripts/pg-test-server.sh);
+# chromium and chromium-driver run the page's browser tests, python3-venv their Selenium and
+# tuspy, nodejs tus-js-client (scripts/web-test.sh).
+TEST=(ffmpeg hyperfine time iproute2 util-linux wrk postgresql chromium chromium-driver python3-venv nodejs)
 # scripts/bench.sh also serves a file over HTTP with Range support (nginx) and fetches it
 # whole with curl for the floor.
 BENCH=(nginx-light curl)

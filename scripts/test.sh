@@ -7,8 +7,10 @@
 #   5. cargo clippy --all-targets -- -D warnings
 #   6. an S3 test server (Garage) and PostgreSQL on loopback, then cargo test --all-targets
 #      (the job-store contract and the multi-node test run against PostgreSQL)
-#   7. schemathesis against the live API in a loopback-only network namespace
-#   8. a short bounded run of the engine's fuzz targets (scripts/fuzz.sh; AUDIOTAP_NO_FUZZ=1 skips)
+#   7. the page in headless Chromium and tus conformance (tuspy, tus-js-client), in a
+#      loopback-only network namespace (scripts/web-test.sh)
+#   8. schemathesis against the live API in a loopback-only network namespace
+#   9. a short bounded run of the engine's fuzz targets (scripts/fuzz.sh; AUDIOTAP_NO_FUZZ=1 skips)
 # With CI=true, cargo also runs with --locked (Cargo.lock must be committed and current).
 set -euo pipefail
 
@@ -90,7 +92,7 @@ run_tests() {
     # more, each server on its own PostgreSQL database.
     # shellcheck disable=SC2086 # empty or --locked
     AUDIOTAP_TEST_API_DATABASE=postgres CARGO_NET_OFFLINE=true \
-      cargo test ${LOCKED_FLAG:-} --test service -- api:: api_lifecycle:: || rc=$?
+      cargo test ${LOCKED_FLAG:-} --test service -- api:: api_lifecycle:: uploads:: events:: || rc=$?
   fi
   AUDIOTAP_GARAGE_DIR="$ROOT/target/garage-test" scripts/s3-test-server.sh stop >/dev/null 2>&1 || true
   AUDIOTAP_PG_DIR="$ROOT/target/pg-test" scripts/pg-test-server.sh stop >/dev/null 2>&1 || true
@@ -106,6 +108,11 @@ else
   echo "note: not root (or AUDIOTAP_NO_NETNS=1): running the tests in the normal network namespace"
   LOCKED_FLAG="${LOCKED[*]:-}" run_tests
 fi
+
+section "page and tus clients (scripts/web-test.sh: Chromium + Selenium, tuspy, tus-js-client; loopback-only network namespace)"
+# Installs its PyPI and npm packages first, then runs inside `unshare -n` as root.
+cargo build "${LOCKED[@]}"
+scripts/web-test.sh
 
 section "API fuzzing (schemathesis, loopback-only network namespace)"
 if [[ "$(id -u)" -eq 0 ]] && command -v unshare >/dev/null; then

@@ -120,6 +120,8 @@ pub struct Config {
     pub store_retry_secs: u64,
     /// Job requests whose bodies may be received at once; more get 503 `busy`.
     pub max_concurrent_uploads: usize,
+    /// How long a resumable (tus) upload may go without a byte before it is removed.
+    pub upload_expiry_secs: u64,
 }
 
 impl Default for Config {
@@ -154,6 +156,7 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             store_retry_secs: 900,
             max_concurrent_uploads: 64,
+            upload_expiry_secs: 24 * 3600,
         }
     }
 }
@@ -439,6 +442,15 @@ impl Config {
             self.fetch_timeout_secs = parse(n, v)?;
             Ok(())
         });
+        env!("AUDIOTAP_UPLOAD_EXPIRY_SECS", |n,
+                                             v|
+         -> Result<
+            (),
+            ConfigError,
+        > {
+            self.upload_expiry_secs = parse(n, v)?;
+            Ok(())
+        });
         env!("AUDIOTAP_MAX_CONCURRENT_UPLOADS", |n,
                                                  v|
          -> Result<
@@ -473,6 +485,13 @@ impl Config {
                 "workers",
                 self.workers,
                 "must be between 1 and 1024",
+            ));
+        }
+        if self.upload_expiry_secs == 0 {
+            return Err(ConfigError::invalid(
+                "upload_expiry_secs",
+                0,
+                "must be at least 1",
             ));
         }
         if self.max_concurrent_uploads == 0 {

@@ -89,6 +89,25 @@ registry! {
     OutputDeleted = "output_deleted" => 410, permanent;
     /// The `Range` asked for holds no byte of the output.
     RangeNotSatisfiable = "range_not_satisfiable" => 416, permanent;
+    // Resumable uploads (tus, `/v1/uploads`).
+    /// `Tus-Resumable` is missing or names a version this server does not speak (1.0.0).
+    TusVersionUnsupported = "tus_version_unsupported" => 412, permanent;
+    /// Upload bytes must come as `Content-Type: application/offset+octet-stream`.
+    InvalidContentType = "invalid_content_type" => 415, permanent;
+    /// `Upload-Offset` is not the upload's offset: `HEAD` gives the one to resume from.
+    OffsetMismatch = "offset_mismatch" => 409, permanent;
+    /// Another request is writing this upload; retry once it ends.
+    UploadLocked = "upload_locked" => 423, transient;
+    /// The upload was terminated, or taken over by another request, while this one wrote.
+    UploadConflict = "upload_conflict" => 409, permanent;
+    /// The body differs from its `Upload-Checksum`; none of it was kept (a resend may pass).
+    ChecksumMismatch = "checksum_mismatch" => 460, transient;
+    /// `Upload-Checksum` names an algorithm other than `sha256` and `sha1`.
+    ChecksumAlgorithmUnsupported = "checksum_algorithm_unsupported" => 400, permanent;
+    /// The upload was terminated (`DELETE`): its bytes are gone.
+    UploadTerminated = "upload_terminated" => 410, permanent;
+    /// The upload got no byte for `AUDIOTAP_UPLOAD_EXPIRY_SECS`: its bytes are gone.
+    UploadExpired = "upload_expired" => 410, permanent;
     // The source and its media.
     /// The upload or URL source is larger than the configured maximum.
     SourceTooLarge = "source_too_large" => 413, permanent;

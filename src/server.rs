@@ -134,6 +134,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let svc = self.state.svc.clone();
         let role = svc.config.role;
+        // Unfinished resumable uploads are swept wherever uploads are taken.
+        let expiry = role
+            .serves_api()
+            .then(|| tokio::spawn(api::uploads::run_expiry(svc.clone())));
         let (dispatcher, webhooks) = if role.runs_jobs() {
             (
                 Some(tokio::spawn(jobs::run_dispatcher(svc.clone()))),
@@ -158,7 +162,7 @@ impl Application {
         tracing::info!("shutting down: finishing running jobs");
         svc.begin_shutdown();
         jobs::drain(&svc, Duration::from_secs(svc.config.shutdown_grace_secs)).await;
-        for task in [dispatcher, webhooks].into_iter().flatten() {
+        for task in [dispatcher, webhooks, expiry].into_iter().flatten() {
             task.abort();
         }
         Ok(())

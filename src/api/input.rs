@@ -106,6 +106,15 @@ pub struct Upload {
 pub enum Source {
     Url(String),
     Upload(Upload),
+    /// Already in object storage under this key (a resumable upload that went to S3).
+    Stored(Stored),
+}
+
+/// An upload that arrived straight into object storage.
+pub struct Stored {
+    pub key: String,
+    pub filename: Option<String>,
+    pub size: u64,
 }
 
 /// A parsed job request.
@@ -249,24 +258,18 @@ pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiRe
             None,
         )
     };
-    spec.validate()?;
-    let metadata = metadata.unwrap_or_else(|| serde_json::json!({}));
-    if !metadata.is_object() {
-        return Err(ApiError::invalid_request("metadata must be a JSON object"));
-    }
-    if serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(0) > 16 * 1024 {
-        return Err(ApiError::invalid_request("metadata is larger than 16 KiB"));
-    }
-    if let Some(url) = &webhook_url {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidUrl, format!("webhook_url: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ApiError::new(
-                ErrorCode::InvalidUrl,
-                "webhook_url must be http or https",
-            ));
-        }
-    }
+    job_request(source, spec, webhook_url, metadata)
+}
+
+/// A job request from its parts, once the source is in hand (any of the three shapes above,
+/// or a finished resumable upload): options validated, request hash computed.
+pub(crate) fn job_request(
+    source: Source,
+    spec: OutputSpec,
+    webhook_url: Option<String>,
+    metadata: Option<serde_json::Value>,
+) -> ApiResult<JobRequest> {
+    let metadata = check_options(&spec, webhook_url.as_deref(), metadata)?;
     if let Source::Url(url) = &source {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| ApiError::new(ErrorCode::InvalidUrl, format!("source.url: {e}")))?;
@@ -281,6 +284,7 @@ pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiRe
     match &source {
         Source::Url(u) => h.update(format!("url:{u}")),
         Source::Upload(up) => h.update(format!("upload:{}", up.sha256)),
+        Source::Stored(st) => h.update(format!("stored:{}", st.key)),
     }
     h.update(serde_json::to_vec(&spec).unwrap_or_default());
     h.update(webhook_url.as_deref().unwrap_or(""));
@@ -294,8 +298,36 @@ pub async fn read_job_request(req: Request, dir: &Path, max_bytes: u64) -> ApiRe
     })
 }
 
+/// Check a job's options (output spec, webhook URL, metadata) the same way whatever shape
+/// the request had; returns the metadata object (`{}` when absent).
+pub(crate) fn check_options(
+    spec: &OutputSpec,
+    webhook_url: Option<&str>,
+    metadata: Option<serde_json::Value>,
+) -> ApiResult<serde_json::Value> {
+    spec.validate()?;
+    let metadata = metadata.unwrap_or_else(|| serde_json::json!({}));
+    if !metadata.is_object() {
+        return Err(ApiError::invalid_request("metadata must be a JSON object"));
+    }
+    if serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(0) > 16 * 1024 {
+        return Err(ApiError::invalid_request("metadata is larger than 16 KiB"));
+    }
+    if let Some(url) = webhook_url {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidUrl, format!("webhook_url: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ApiError::new(
+                ErrorCode::InvalidUrl,
+                "webhook_url must be http or https",
+            ));
+        }
+    }
+    Ok(metadata)
+}
+
 /// Only the last path segment, printable, at most 255 bytes.
-fn sanitize_filename(name: &str) -> String {
+pub(crate) fn sanitize_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
     if clean.is_empty() || clean == "." || clean == ".." {

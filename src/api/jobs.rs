@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult, Problem};
-use super::input::{self, CreateJobRequest, QueryOptions, Source, UploadOptions};
+use super::input::{self, CreateJobRequest, JobRequest, QueryOptions, Source, UploadOptions};
 use super::{AppState, Caller};
 use crate::ErrorCode;
 use crate::jobs::model::{Job, JobSource, JobStatus, SourceKind};
@@ -111,12 +111,44 @@ pub(crate) async fn create_job(
         ));
     }
     let req = input::read_job_request(req, &svc.uploads_dir(), svc.config.max_upload_bytes).await?;
+    let idem = idem_key.map(|key| Idempotency {
+        key,
+        request_hash: req.request_hash.clone(),
+    });
+    let (status, job) = match submit(&state, &caller, req, idem.as_ref()).await? {
+        Submitted::Created(job) => (StatusCode::ACCEPTED, job),
+        Submitted::Existing(job) => (StatusCode::OK, job),
+    };
+    let mut resp = (status, Json(&job)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// What [`submit`] did.
+pub(crate) enum Submitted {
+    Created(Job),
+    /// The job made earlier with the same Idempotency-Key and request.
+    Existing(Job),
+}
+
+/// Make the job a parsed request asks for: vet its URLs, put an upload where workers find
+/// it, insert the job. The one path every way of creating a job goes through (`POST
+/// /v1/jobs` and finished resumable uploads). On failure the upload is removed.
+pub(crate) async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    req: JobRequest,
+    idem: Option<&Idempotency>,
+) -> ApiResult<Submitted> {
+    let svc = &state.svc;
     // Refuse forbidden destinations (literal private addresses, localhost) now rather than
     // when the job runs; names are vetted again when they are resolved.
     let urls = [
         match &req.source {
             Source::Url(u) => Some(u.as_str()),
-            Source::Upload(_) => None,
+            Source::Upload(_) | Source::Stored(_) => None,
         },
         req.webhook_url.as_deref(),
     ];
@@ -126,6 +158,9 @@ pub(crate) async fn create_job(
         .filter_map(|u| reqwest::Url::parse(u).ok())
         .try_for_each(|u| svc.guard.check_url(&u))
     {
+        if let Source::Stored(st) = &req.source {
+            let _ = svc.objects.delete(&st.key).await;
+        }
         return Err(e.into()); // an upload's temp file deletes itself
     }
     let (source, upload) = match req.source {
@@ -151,6 +186,17 @@ pub(crate) async fn create_job(
             },
             Some(up),
         ),
+        Source::Stored(st) => (
+            JobSource {
+                kind: SourceKind::Upload,
+                url: None,
+                filename: st.filename,
+                size: Some(st.size),
+                key: Some(st.key),
+                fetch: None,
+            },
+            None,
+        ),
     };
     // The worker needs the real URL (with credentials if any): keep it in the source
     // only when there were none to hide.
@@ -160,10 +206,6 @@ pub(crate) async fn create_job(
     {
         return Err(ApiError::new(ErrorCode::InvalidUrl, "empty source URL"));
     }
-    let idem = idem_key.map(|key| Idempotency {
-        key,
-        request_hash: req.request_hash.clone(),
-    });
     // Put the upload in place before the job becomes visible to workers: on this node's
     // disk, or, when nodes share the job store, in shared storage where any worker finds it.
     if let Some(up) = &upload {
@@ -180,10 +222,7 @@ pub(crate) async fn create_job(
                 .map_err(ApiError::internal)?;
         }
     }
-    let inserted = svc
-        .store
-        .insert(&job, caller.owner.as_deref(), idem.as_ref())
-        .await;
+    let inserted = svc.store.insert(&job, caller.owner.as_deref(), idem).await;
     let inserted = match inserted {
         Ok(i) => i,
         Err(e) => {
@@ -193,22 +232,16 @@ pub(crate) async fn create_job(
     };
     match inserted {
         Inserted::Created(created) => {
-            job = created;
             metrics::counter!("audiotap_jobs_created_total").increment(1);
             svc.job_added();
-            let mut resp = (StatusCode::ACCEPTED, Json(&job)).into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
-                resp.headers_mut().insert(header::LOCATION, v);
-            }
-            Ok(resp)
+            Ok(Submitted::Created(created))
         }
         Inserted::Existing(existing) => {
-            svc.remove_upload(&job).await;
-            let mut resp = (StatusCode::OK, Json(&existing)).into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{}", existing.id)) {
-                resp.headers_mut().insert(header::LOCATION, v);
+            // A retried resumable upload names the same stored object as the first job.
+            if existing.source.key != job.source.key {
+                svc.remove_upload(&job).await;
             }
-            Ok(resp)
+            Ok(Submitted::Existing(existing))
         }
         Inserted::Conflict => {
             svc.remove_upload(&job).await;

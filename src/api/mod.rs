@@ -3,11 +3,14 @@
 //! assembles them.
 
 pub mod error;
+mod events;
 pub mod input;
 mod jobs;
 pub mod openapi;
+mod page;
 mod sync;
 mod system;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -103,7 +106,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs", post(jobs::create_job).get(jobs::list_jobs))
         .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::delete_job))
         .route("/v1/jobs/{id}/output", get(jobs::get_output))
-        .route("/v1/extract", post(sync::extract));
+        .route("/v1/jobs/{id}/events", get(events::job_events))
+        .route("/v1/extract", post(sync::extract))
+        .route(
+            "/v1/uploads",
+            post(uploads::create::create).options(uploads::discover),
+        )
+        .route(
+            "/v1/uploads/{id}",
+            axum::routing::head(uploads::status)
+                .patch(uploads::append::append)
+                .delete(uploads::terminate),
+        )
+        .route("/", get(page::index))
+        .route("/assets/{name}", get(page::asset));
     with_system_routes(v1, state)
 }
 

@@ -8,22 +8,30 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "audiotap", description = "Extract the audio track from video: jobs, synchronous extraction, downloads."),
+    info(title = "audiotap", description = "Extract the audio track from video: jobs, live job events, resumable (tus) uploads, synchronous extraction, downloads, and a page to try it."),
     paths(
         super::jobs::create_job,
         super::jobs::list_jobs,
         super::jobs::get_job,
         super::jobs::delete_job,
         super::jobs::get_output,
+        super::events::job_events,
+        super::uploads::discover,
+        super::uploads::create::create,
+        super::uploads::status,
+        super::uploads::append::append,
+        super::uploads::terminate,
         super::sync::extract,
         super::system::healthz,
         super::system::readyz,
         super::system::metrics,
         openapi_json,
+        super::page::index,
+        super::page::asset,
     ),
     components(schemas(super::error::Problem, crate::jobs::model::Job, super::jobs::JobList)),
     modifiers(&BearerAuth),
-    tags((name = "jobs"), (name = "extract"), (name = "system"))
+    tags((name = "jobs"), (name = "uploads", description = "tus 1.0 resumable uploads"), (name = "extract"), (name = "system"), (name = "page"))
 )]
 pub struct ApiDoc;
 

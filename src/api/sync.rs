@@ -69,6 +69,7 @@ pub(crate) async fn extract(
     let req = input::read_job_request(req, &tmp, svc.config.max_upload_bytes).await?;
     let (input_path, _keep) = match req.source {
         Source::Upload(up) => (up.file.to_path_buf(), up.file),
+        Source::Stored(_) => return Err(ApiError::internal("a stored source in a sync request")),
         Source::Url(url) => {
             let dest = tempfile::Builder::new()
                 .prefix("sync-src-")

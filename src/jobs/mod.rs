@@ -16,6 +16,7 @@ mod services;
 pub mod source;
 mod steps;
 pub mod store;
+pub mod uploads;
 pub mod webhooks;
 
 pub use dispatch::{drain, recover, run_dispatcher};

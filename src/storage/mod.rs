@@ -5,6 +5,7 @@
 //! name anything outside the store.
 
 mod local;
+pub mod multipart;
 mod s3;
 
 pub use local::LocalStore;
@@ -202,6 +203,11 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Does not check that the object exists.
     async fn presigned_get(&self, key: &str, ttl: Duration)
     -> Result<Option<String>, StorageError>;
+
+    /// Part-by-part multipart uploads, when the back end has them (S3); `None` otherwise.
+    fn multipart(&self) -> Option<&dyn multipart::Multipart> {
+        None
+    }
 }
 
 /// Longest key accepted, in bytes (S3 allows 1024 with the prefix).

@@ -21,6 +21,8 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::{ByteRange, ObjectBody, ObjectMeta, ObjectStore, StorageError, validate_key};
 
+mod parts;
+
 /// Files smaller than this go up in one `PutObject`.
 const SINGLE_PUT_MAX: u64 = 16 * 1024 * 1024;
 /// Multipart part size (grown for files that would need more than 10 000 parts).
@@ -520,6 +522,10 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|e| map_err("presign", key, e))?;
         Ok(Some(req.uri().to_owned()))
+    }
+
+    fn multipart(&self) -> Option<&dyn super::multipart::Multipart> {
+        Some(self)
     }
 }
 

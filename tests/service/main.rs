@@ -4,7 +4,7 @@
 //! deployment manifests.
 //!
 //! One test binary with a module per subject, so the crate and the helpers link once.
-//! `AUDIOTAP_TEST_API_DATABASE=postgres cargo test --test service -- api:: api_lifecycle::`
+//! `AUDIOTAP_TEST_API_DATABASE=postgres cargo test --test service -- api:: api_lifecycle:: uploads:: events::`
 //! runs the HTTP suites again with every server on its own PostgreSQL database.
 
 #[path = "../support/mod.rs"]
@@ -14,6 +14,7 @@ mod api;
 mod api_lifecycle;
 mod crash;
 mod deploy;
+mod events;
 mod multinode;
 mod outage;
 mod security;
@@ -21,3 +22,5 @@ mod shed;
 mod storage;
 mod store;
 mod streaming;
+mod upload_store;
+mod uploads;

@@ -137,6 +137,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn cancel(&self, id: Uuid) -> StoreResult<Option<(Job, JobStatus)>>;
     async fn counts(&self) -> StoreResult<HashMap<JobStatus, u64>>;
     async fn ping(&self) -> StoreResult<()>;
+    /// The same database's resumable uploads (tus), in `jobs::uploads`.
+    fn uploads(&self) -> &dyn crate::jobs::uploads::UploadStore;
 }
 
 /// Mark a canceled job (shared by both stores).

@@ -43,6 +43,10 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     fn doc(row: &PgRow) -> StoreResult<Job> {
         let doc: String = row.try_get("doc")?;
         Ok(serde_json::from_str(&doc)?)
@@ -367,5 +371,9 @@ impl JobStore for PgStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    fn uploads(&self) -> &dyn crate::jobs::uploads::UploadStore {
+        self
     }
 }

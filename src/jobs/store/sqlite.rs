@@ -54,6 +54,10 @@ impl SqliteStore {
     fn now_ms() -> i64 {
         millis(OffsetDateTime::now_utc())
     }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 #[async_trait]
@@ -343,5 +347,9 @@ impl JobStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    fn uploads(&self) -> &dyn crate::jobs::uploads::UploadStore {
+        self
     }
 }
