@@ -2,11 +2,13 @@
 //! Synchronous and free of HTTP, jobs and storage: the CLI and the service both call
 //! [`extract`] and [`probe`].
 
+pub mod analyze;
 #[doc(hidden)]
 pub mod benchkit;
 pub mod decode;
 pub(crate) mod dsp;
 pub(crate) mod encode;
+pub mod frames;
 pub mod growing;
 pub(crate) mod isobmff;
 pub mod limits;
