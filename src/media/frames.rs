@@ -95,3 +95,53 @@ pub fn decode_into(
     }
     Ok(Decoded { stream, frames })
 }
+
+/// [`decode_into`] for a consumer that can only be built once the stream is known: `make`
+/// builds it from the first block's shape, `push` feeds it. Returns it with the decode.
+pub fn decode_with<C>(
+    input: &Path,
+    track: Option<usize>,
+    engine: Engine,
+    limits: &Limits,
+    control: Control<'_>,
+    make: impl FnOnce(&StreamInfo) -> Result<C>,
+    push: impl FnMut(&mut C, &[f32]) -> Result<()>,
+) -> Result<(C, Decoded)> {
+    struct Deferred<C, M, P> {
+        make: Option<M>,
+        push: P,
+        built: Option<C>,
+    }
+    impl<C, M, P> FrameConsumer for Deferred<C, M, P>
+    where
+        M: FnOnce(&StreamInfo) -> Result<C>,
+        P: FnMut(&mut C, &[f32]) -> Result<()>,
+    {
+        fn start(&mut self, stream: &StreamInfo) -> Result<()> {
+            let make = self
+                .make
+                .take()
+                .ok_or_else(|| Error::Internal("a consumer was started twice".into()))?;
+            self.built = Some(make(stream)?);
+            Ok(())
+        }
+        fn push(&mut self, frames: &[f32]) -> Result<()> {
+            match &mut self.built {
+                Some(c) => (self.push)(c, frames),
+                None => Err(Error::Internal(
+                    "a consumer was fed before its start".into(),
+                )),
+            }
+        }
+    }
+    let mut consumer = Deferred {
+        make: Some(make),
+        push,
+        built: None,
+    };
+    let decoded = decode_into(input, track, engine, limits, control, &mut consumer)?;
+    let built = consumer
+        .built
+        .ok_or_else(|| Error::Internal("a consumer was never started".into()))?;
+    Ok((built, decoded))
+}

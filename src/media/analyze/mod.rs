@@ -11,8 +11,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::media::frames::{FrameConsumer, StreamInfo, decode_into};
+use crate::error::Result;
+use crate::media::frames::decode_with;
 use crate::media::{Control, Engine, Limits};
 pub use levels::{ChannelLevels, Levels};
 pub use loudness::{Loudness, LoudnessMeter};
@@ -101,32 +101,14 @@ pub fn analyze(
     control: Control<'_>,
 ) -> Result<Analysis> {
     opts.validate()?;
-    struct Run<'a> {
-        opts: &'a AnalysisOptions,
-        analyzer: Option<Analyzer>,
-    }
-    impl FrameConsumer for Run<'_> {
-        fn start(&mut self, stream: &StreamInfo) -> Result<()> {
-            self.analyzer = Some(Analyzer::new(
-                self.opts,
-                stream.sample_rate,
-                stream.channels,
-            )?);
-            Ok(())
-        }
-        fn push(&mut self, frames: &[f32]) -> Result<()> {
-            match &mut self.analyzer {
-                Some(a) => a.push(frames),
-                None => Err(Error::Internal("analysis fed before start".into())),
-            }
-        }
-    }
-    let mut run = Run {
-        opts,
-        analyzer: None,
-    };
-    decode_into(input, track, engine, limits, control, &mut run)?;
-    run.analyzer
-        .ok_or_else(|| Error::Internal("analysis never started".into()))?
-        .finish()
+    let (analyzer, _) = decode_with(
+        input,
+        track,
+        engine,
+        limits,
+        control,
+        |stream| Analyzer::new(opts, stream.sample_rate, stream.channels),
+        Analyzer::push,
+    )?;
+    analyzer.finish()
 }

@@ -29,7 +29,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::media::frames::{FrameConsumer, StreamInfo, decode_into};
+use crate::media::frames::decode_with;
 use crate::media::{Control, Engine, Limits};
 
 /// audiowaveform's default zoom.
@@ -226,7 +226,7 @@ fn empty_pixel() -> (i16, i16) {
 
 impl WaveformBuilder {
     /// A builder for a stream of `channels` at `rate` whose decoder reports `source_bits`
-    /// ([`StreamInfo::source_bits`]); `opts` are validated here.
+    /// ([`crate::media::frames::StreamInfo::source_bits`]); `opts` are validated here.
     pub fn new(
         opts: &WaveformOptions,
         rate: u32,
@@ -387,35 +387,23 @@ pub fn waveform(
     control: Control<'_>,
 ) -> Result<Waveform> {
     opts.zoom()?;
-    struct Run<'a> {
-        opts: &'a WaveformOptions,
-        builder: Option<WaveformBuilder>,
-    }
-    impl FrameConsumer for Run<'_> {
-        fn start(&mut self, stream: &StreamInfo) -> Result<()> {
-            self.builder = Some(WaveformBuilder::new(
-                self.opts,
+    let (builder, _) = decode_with(
+        input,
+        track,
+        engine,
+        limits,
+        control,
+        |stream| {
+            WaveformBuilder::new(
+                opts,
                 stream.sample_rate,
                 stream.channels,
                 stream.source_bits,
-            )?);
-            Ok(())
-        }
-        fn push(&mut self, frames: &[f32]) -> Result<()> {
-            match &mut self.builder {
-                Some(b) => b.push(frames),
-                None => Err(Error::Internal("waveform fed before start".into())),
-            }
-        }
-    }
-    let mut run = Run {
-        opts,
-        builder: None,
-    };
-    decode_into(input, track, engine, limits, control, &mut run)?;
-    run.builder
-        .ok_or_else(|| Error::Internal("waveform never started".into()))?
-        .finish()
+            )
+        },
+        WaveformBuilder::push,
+    )?;
+    builder.finish()
 }
 
 #[cfg(test)]
