@@ -217,11 +217,28 @@ pub struct WaveformBuilder {
     count: u64,
     open: Vec<(i16, i16)>,
     data: Vec<i16>,
-    scratch: Vec<i16>,
 }
 
 fn empty_pixel() -> (i16, i16) {
     (i16::MAX, i16::MIN)
+}
+
+/// 1.5 * 2^23: adding and subtracting it rounds an f32 below 2^22 in magnitude to an
+/// integer, ties to even (the default rounding mode), without a libm call.
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// A decoded sample as a 16-bit value (module doc): `floor` for integer sources, nearest
+/// (ties to even) otherwise, clamped to the 16-bit range first (the bounds are integers,
+/// so clamping before rounding gives the same result as after).
+fn to_i16(integer_source: bool, x: f32) -> i16 {
+    let v = (x * 32768.0).clamp(-32768.0, 32767.0);
+    if integer_source {
+        // Truncation, then one down for negative non-integers.
+        let t = v as i32;
+        (t - i32::from((t as f32) > v)) as i16
+    } else {
+        ((v + ROUND_MAGIC) - ROUND_MAGIC) as i16
+    }
 }
 
 impl WaveformBuilder {
@@ -265,41 +282,43 @@ impl WaveformBuilder {
             count: 0,
             open: vec![empty_pixel(); out_channels],
             data: Vec::new(),
-            scratch: vec![0; channels],
         })
-    }
-
-    fn to_i16(integer_source: bool, x: f32) -> i16 {
-        let v = x * 32768.0;
-        let v = if integer_source {
-            v.floor()
-        } else {
-            v.round_ties_even()
-        };
-        v.clamp(-32768.0, 32767.0) as i16
     }
 
     pub fn push(&mut self, frames: &[f32]) -> Result<()> {
         let (ch, integer) = (self.in_channels, self.integer_source);
-        for frame in frames.chunks_exact(ch) {
-            for (s, &x) in self.scratch.iter_mut().zip(frame) {
-                *s = Self::to_i16(integer, x);
-            }
+        let mut rest = frames;
+        // Whole runs of the open pixel at a time: the inner loops carry no bookkeeping.
+        while rest.len() >= ch {
+            let take = ((self.spp - self.count) as usize).min(rest.len() / ch);
+            let (now, later) = rest.split_at(take * ch);
             if self.out_channels == 1 {
-                let sum: i32 = self.scratch.iter().map(|&s| i32::from(s)).sum();
-                // Integer division truncates toward zero, as audiowaveform's does.
-                let s = (sum / ch as i32) as i16;
-                let p = &mut self.open[0];
-                *p = (p.0.min(s), p.1.max(s));
+                let (mut lo, mut hi) = self.open[0];
+                for frame in now.chunks_exact(ch) {
+                    let sum: i32 = frame.iter().map(|&x| i32::from(to_i16(integer, x))).sum();
+                    // Integer division truncates toward zero, as audiowaveform's does.
+                    let s = match ch {
+                        1 => sum,
+                        2 => sum / 2,
+                        n => sum / n as i32,
+                    } as i16;
+                    lo = lo.min(s);
+                    hi = hi.max(s);
+                }
+                self.open[0] = (lo, hi);
             } else {
-                for (p, &s) in self.open.iter_mut().zip(&self.scratch) {
-                    *p = (p.0.min(s), p.1.max(s));
+                for frame in now.chunks_exact(ch) {
+                    for (p, &x) in self.open.iter_mut().zip(frame) {
+                        let s = to_i16(integer, x);
+                        *p = (p.0.min(s), p.1.max(s));
+                    }
                 }
             }
-            self.count += 1;
+            self.count += take as u64;
             if self.count == self.spp {
                 self.close_pixel()?;
             }
+            rest = later;
         }
         Ok(())
     }

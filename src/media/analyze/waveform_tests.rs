@@ -169,3 +169,22 @@ fn bad_zoom_options_are_refused() {
         "invalid_options"
     );
 }
+
+#[test]
+fn rounding_is_to_nearest_even_and_floor_is_floor() {
+    let lsb = |v: f32| v / 32768.0;
+    for (x, even, floor) in [
+        (0.5, 0, 0),
+        (1.5, 2, 1),
+        (2.5, 2, 2),
+        (-2.5, -2, -3),
+        (-0.5, 0, -1),
+        (-3.0, -3, -3),
+        (40_000.0, 32767, 32767),
+        (-40_000.0, -32768, -32768),
+    ] {
+        assert_eq!(to_i16(false, lsb(x)), even, "{x} nearest");
+        assert_eq!(to_i16(true, lsb(x)), floor, "{x} floor");
+    }
+    assert_eq!(to_i16(false, f32::NAN), 0);
+}
