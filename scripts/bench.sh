@@ -108,6 +108,7 @@ csv_field() {
 
 # describe FILE : "codec rate Hz ch, duration s, size MiB" of its first audio stream (ffprobe).
 describe() {
+  [[ -n "$1" ]] || { echo "—"; return; }
   { ffprobe -v error -select_streams a:0 -show_entries stream=codec_name,sample_rate,channels:format=duration,size       -of default=noprint_wrappers=1 "$1" 2>/dev/null || true; } |
     awk -F= '{ v[$1] = $2 }
       END { if (!("codec_name" in v)) { print "missing or unreadable"; exit }
@@ -222,6 +223,23 @@ run_job video-16k-mono "$V → 16 kHz mono s16 WAV" "$VIDEO_SRC" wav \
   "--sample-rate 16000 --channels 1" "-ar 16000 -ac 1 -c:a pcm_s16le" "cat null"
 run_job video-48k-s24 "$V → 48 kHz 24-bit WAV" "$VIDEO_SRC" wav \
   "--sample-rate 48000 --bit-depth 24" "-ar 48000 -c:a pcm_s24le" "null"
+
+# Analysis and waveform of the AAC source: one decode each, no audio written. The analysis
+# (EBU R128 loudness with true peak, silences, levels) against FFmpeg's ebur128 and
+# silencedetect in one pass; the waveform against FFmpeg's decode alone (the floor of any
+# FFmpeg-based peak tool).
+WF_A="$OUT_DIR/waveform.audiotap.dat"
+bench_pair analyze "$A → analysis (loudness + true peak, silences, levels)" \
+  "$(q "$BIN" analyze "$AAC_SRC" --json)" \
+  "$(q ffmpeg -nostdin -v info -hide_banner -nostats -i "$AAC_SRC" -map 0:a:0 \
+      -af ebur128=peak=true:framelog=verbose,silencedetect=n=-50dB:d=1 -f null -)" \
+  "both read the file ($(mib "$(stat -c %s "$AAC_SRC")") MiB)" ":" "" ""
+bench_pair waveform "$A → waveform, 2000 points, 8-bit .dat" \
+  "$(q "$BIN" waveform "$AAC_SRC" -o "$WF_A" --points 2000 --bits 8)" \
+  "$(q ffmpeg -nostdin -v error -i "$AAC_SRC" -map 0:a:0 -f null -)" \
+  "both read the file ($(mib "$(stat -c %s "$AAC_SRC")") MiB); ffmpeg only decodes" \
+  "rm -f $(q "$WF_A")" "" ""
+rm -f "$WF_A"
 
 # 40 short clips: one `audiotap batch --jobs 2` process against two ffmpeg processes at a
 # time (xargs -P 2), each → 16 kHz mono WAV.

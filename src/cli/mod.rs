@@ -1,11 +1,13 @@
 //! The command-line front end: flags parsed once into the engine's types, one line on
 //! stderr per failure, meaningful exit codes (0 ok, 1 failed, 2 bad usage).
 
+mod analyze;
 mod batch;
 mod extract;
 mod input;
 mod output;
 mod probe;
+mod waveform;
 
 use std::path::PathBuf;
 
@@ -34,6 +36,10 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Extract many files in parallel into a folder.
     Batch(BatchArgs),
+    /// Measure loudness (EBU R128), silences and levels of one audio track.
+    Analyze(analyze::AnalyzeArgs),
+    /// Write waveform peaks (BBC audiowaveform JSON or .dat) of one audio track.
+    Waveform(waveform::WaveformArgs),
     /// Run the HTTP service.
     Serve(ServeArgs),
     /// Print the HTTP API's OpenAPI document (YAML).
@@ -239,6 +245,8 @@ pub fn run() -> i32 {
         Command::Extract(args) => extract::run(&args, &limits),
         Command::Probe(args) => probe::run(&args, &limits),
         Command::Batch(args) => batch::run(&args, &limits),
+        Command::Analyze(args) => analyze::run(&args, &limits),
+        Command::Waveform(args) => waveform::run(&args, &limits),
         Command::Serve(args) => match crate::server::serve(args.config.as_deref(), args.role) {
             Ok(()) => 0,
             Err(e) => {

@@ -2,6 +2,7 @@
 //! Synchronous and free of HTTP, jobs and storage: the CLI and the service both call
 //! [`extract`] and [`probe`].
 
+pub mod analyze;
 mod backend;
 #[doc(hidden)]
 pub mod benchkit;
@@ -9,6 +10,7 @@ pub(crate) mod decode;
 pub(crate) mod dsp;
 pub(crate) mod encode;
 pub(crate) mod ffmpeg;
+pub mod frames;
 pub mod growing;
 pub mod info;
 pub mod limits;

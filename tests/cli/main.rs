@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod analyze;
 mod batch;
 mod behaviour;
 mod fidelity;
