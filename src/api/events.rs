@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult, Problem};
-use super::{AppState, Caller};
+use super::state::{AppState, Caller};
 
 /// How often the job record is read while the stream is open (the worker records progress
 /// at most once a second).

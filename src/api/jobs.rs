@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::input::{self, CreateJobRequest, JobRequest, QueryOptions, Source, UploadOptions};
-use super::{AppState, Caller};
+use super::state::{AppState, Caller};
 use crate::ErrorCode;
 use crate::jobs::model::{Job, JobSource, JobStatus, SourceKind};
 use crate::jobs::store::{Idempotency, Inserted};

@@ -1,6 +1,6 @@
 //! The HTTP API (v1): routes, the caller's identity, problem+json errors and the OpenAPI
-//! document, over the job services. Each route module exposes its handlers; `router`
-//! assembles them.
+//! document, over the job services. Each route module exposes its handlers; handlers take
+//! their state and caller from `state`; `router` assembles them.
 
 pub mod error;
 mod events;
@@ -8,97 +8,19 @@ pub mod input;
 mod jobs;
 pub mod openapi;
 mod page;
+mod state;
 mod sync;
 mod system;
 pub mod uploads;
 
-use std::sync::Arc;
-
-use axum::extract::{DefaultBodyLimit, FromRequestParts};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::{Router, extract::ConnectInfo};
-use metrics_exporter_prometheus::PrometheusHandle;
-use sha2::{Digest, Sha256};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::ErrorCode;
-use crate::jobs::Services;
 use error::ApiError;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub svc: Arc<Services>,
-    pub metrics: PrometheusHandle,
-    /// Bounds synchronous extractions running at once.
-    pub sync_slots: Arc<tokio::sync::Semaphore>,
-    /// Bounds job requests whose bodies are being received at once (uploads spool to disk:
-    /// past the limit new ones get 503 `busy` with `Retry-After` instead of piling up).
-    pub upload_slots: Arc<tokio::sync::Semaphore>,
-}
-
-/// Who is calling: the owner scope of the API key, or `None` when no keys are configured
-/// (loopback-only mode, where every job is visible).
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub owner: Option<String>,
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let keys = &state.svc.config.api_keys;
-        if keys.is_empty() {
-            // No keys: only loopback peers (the listener is loopback-only, checked at start;
-            // this also covers a proxy on the same host forwarding outside traffic).
-            if let Some(ConnectInfo(addr)) =
-                parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>()
-                && !addr.ip().is_loopback()
-            {
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "only loopback clients are served when no API keys are configured",
-                ));
-            }
-            return Ok(Caller { owner: None });
-        }
-        let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
-        let matched = keys
-            .iter()
-            .any(|k| constant_time_eq(k.expose().as_bytes(), token.as_bytes()));
-        if !matched {
-            return Err(unauthorized());
-        }
-        let owner = hex::encode(Sha256::digest(token.as_bytes()))[..24].to_string();
-        Ok(Caller { owner: Some(owner) })
-    }
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
-        .filter(|t| !t.is_empty())
-}
-
-fn unauthorized() -> ApiError {
-    ApiError::new(
-        ErrorCode::Unauthorized,
-        "a valid API key is required: Authorization: Bearer <key>",
-    )
-}
+pub use state::{AppState, Caller};
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
@@ -110,13 +32,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/extract", post(sync::extract))
         .route(
             "/v1/uploads",
-            post(uploads::create::create).options(uploads::discover),
+            post(uploads::create::create).options(uploads::discover::discover),
         )
         .route(
             "/v1/uploads/{id}",
-            axum::routing::head(uploads::status)
+            axum::routing::head(uploads::status::status)
                 .patch(uploads::append::append)
-                .delete(uploads::terminate),
+                .delete(uploads::terminate::terminate),
         )
         .route("/", get(page::index))
         .route("/assets/{name}", get(page::asset));

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::error::ApiError;
+use super::state::AppState;
 use crate::ErrorCode;
 use crate::jobs::model::JobStatus;
 

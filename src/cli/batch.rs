@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::args::BatchArgs;
 use super::extract::{extract_one, output_format};
-use super::{BatchArgs, exit_code, report_error};
+use super::report::{exit_code, report_error};
 use crate::error::Error;
 use crate::media::{Control, Format, Limits};
 

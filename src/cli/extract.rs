@@ -4,9 +4,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 
+use super::args::ExtractArgs;
 use super::input;
 use super::output::Target;
-use super::{ExtractArgs, exit_code, report_error};
+use super::report::{exit_code, report_error};
 use crate::error::{Error, Result};
 use crate::media::{self, Control, Format, Limits, OutputSpec, Report};
 use crate::net::FetchSummary;

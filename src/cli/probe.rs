@@ -1,7 +1,8 @@
 //! `audiotap probe`.
 
+use super::args::ProbeArgs;
 use super::input;
-use super::{ProbeArgs, exit_code, report_error};
+use super::report::{exit_code, report_error};
 use crate::media::{self, Limits, ProbeInfo};
 use crate::net::FetchSummary;
 

@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{ByteRange, ObjectBody, ObjectMeta, ObjectStore, StorageError, validate_key};
+use super::contract::{ByteRange, ObjectBody, ObjectMeta, ObjectStore, validate_key};
+use super::error::StorageError;
 
 const SIDECAR_SUFFIX: &str = "~meta.json";
 const COPY_BUF: usize = 256 * 1024;

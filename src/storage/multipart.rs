@@ -1,11 +1,11 @@
 //! Multipart uploads driven part by part by the caller, for uploads whose parts arrive in
 //! separate requests, possibly on different nodes (tus): the caller keeps the upload id and
 //! the parts' ETags (in the job store) between calls. Only object stores with native
-//! multipart uploads offer it ([`super::ObjectStore::multipart`]).
+//! multipart uploads offer it ([`ObjectStore::multipart`](super::ObjectStore::multipart)).
 
 use std::path::Path;
 
-use super::StorageError;
+use super::error::StorageError;
 
 /// Smallest part S3 accepts, except for the last one.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;

@@ -19,7 +19,8 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{ByteRange, ObjectBody, ObjectMeta, ObjectStore, StorageError, validate_key};
+use super::contract::{ByteRange, ByteStream, ObjectBody, ObjectMeta, ObjectStore, validate_key};
+use super::error::StorageError;
 
 mod parts;
 
@@ -352,7 +353,7 @@ fn parse_content_range(value: &str) -> Option<((u64, u64), u64)> {
     ))
 }
 
-fn body_stream(body: SdkByteStream) -> super::ByteStream {
+fn body_stream(body: SdkByteStream) -> ByteStream {
     Box::pin(futures_util::stream::unfold(body, |mut body| async move {
         body.next()
             .await

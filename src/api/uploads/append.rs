@@ -9,12 +9,13 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::finish;
 use super::protocol::{self, TusError, TusResult, UPLOAD_OFFSET, bad};
 use super::receive::{self, HOLD, Holder};
-use super::{answer, busy, completed, ended, finish, mismatch, not_found, parse_id, refuse};
+use super::reply::{answer, busy, completed, ended, mismatch, not_found, parse_id, refuse};
 use crate::ErrorCode;
 use crate::api::error::{ApiError, Problem};
-use crate::api::{AppState, Caller};
+use crate::api::state::{AppState, Caller};
 use crate::jobs::uploads::{Lock, Upload, UploadState};
 
 /// Append bytes at `Upload-Offset` (tus core). The answer to the `PATCH` that brings the

@@ -9,14 +9,16 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::append::take_bytes;
+use super::finish;
 use super::protocol::{
     self, TusError, TusResult, UPLOAD_EXPIRES, UPLOAD_LENGTH, UPLOAD_OFFSET, bad,
 };
 use super::receive::{self, HOLD};
-use super::{answer, append::take_bytes, busy, finish, header_value, refuse};
+use super::reply::{answer, busy, header_value, refuse};
 use crate::ErrorCode;
 use crate::api::error::{ApiError, Problem};
-use crate::api::{AppState, Caller};
+use crate::api::state::{AppState, Caller};
 use crate::jobs::uploads::{MultipartState, Upload, UploadState};
 use crate::storage::multipart::part_size_for;
 

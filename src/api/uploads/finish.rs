@@ -13,7 +13,7 @@ use crate::ErrorCode;
 use crate::api::error::ApiError;
 use crate::api::input::{self, Source, Stored, UploadOptions};
 use crate::api::jobs::{Submitted, submit};
-use crate::api::{AppState, Caller};
+use crate::api::state::{AppState, Caller};
 use crate::jobs::Services;
 use crate::jobs::model::Job;
 use crate::jobs::store::Idempotency;

@@ -1,5 +1,5 @@
-//! What every job store promises: the [`JobStore`] trait, its records and its error, and
-//! the helpers both back ends share.
+//! What every job store promises: the [`JobStore`] trait and its records, and the helpers
+//! both back ends share. Its error is in `error`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,32 +8,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::error::StoreResult;
 use crate::ErrorCode;
 use crate::jobs::model::{Job, JobStatus};
-
-/// A job store failure. Callers retry later, except for [`StoreError::InvalidCursor`]
-/// (the caller's) and [`StoreError::Document`] (a job that does not round-trip: a bug).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database is unreachable, timed out, or refused the query.
-    #[error("job store: {0}")]
-    Database(#[from] sqlx::Error),
-    /// The schema could not be brought up to date at start.
-    #[error("job store migrations: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
-    /// A stored job document does not parse, or a job does not serialise.
-    #[error("job document: {0}")]
-    Document(#[from] serde_json::Error),
-    /// A listing cursor that no page handed out.
-    #[error("bad cursor {0:?}")]
-    InvalidCursor(String),
-    /// Two inserts with one idempotency key raced, and the job the other one made was
-    /// deleted before this one could read it: a retry makes a new job.
-    #[error("the job made with this idempotency key vanished during the insert")]
-    IdempotencyRace,
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What an insert with an idempotency key found.
 #[derive(Debug)]
@@ -77,7 +54,8 @@ pub enum LeaseState {
 /// [`JobStore::update_leased`], which only lands while that attempt still holds the lease, so
 /// a node that lost its job can never overwrite (or publish over) the new attempt.
 ///
-/// Errors are [`StoreError`]: the database is unreachable or refused; callers retry later.
+/// Errors are [`StoreError`](super::StoreError): the database is unreachable or refused;
+/// callers retry later.
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.

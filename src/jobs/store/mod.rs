@@ -1,15 +1,17 @@
-//! Durable job state behind one trait ([`JobStore`], in `contract`): the embedded SQLite
-//! store (one node, zero configuration) and PostgreSQL (many nodes). Jobs are kept as JSON
-//! documents with the columns queries need.
+//! Durable job state behind one trait ([`JobStore`], in `contract`; its error in `error`):
+//! the embedded SQLite store (one node, zero configuration) and PostgreSQL (many nodes).
+//! Jobs are kept as JSON documents with the columns queries need.
 
 mod contract;
+mod error;
 mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
 
 pub(crate) use contract::mark_canceled;
-pub use contract::{Idempotency, Inserted, JobStore, LeaseState, Page, StoreError, StoreResult};
+pub use contract::{Idempotency, Inserted, JobStore, LeaseState, Page};
+pub use error::{StoreError, StoreResult};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 

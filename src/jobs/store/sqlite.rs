@@ -12,9 +12,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::contract::{
-    Idempotency, Inserted, JobStore, LeaseState, Page, StoreError, StoreResult, duration_ms,
-    mark_canceled, millis, webhook_due,
+    Idempotency, Inserted, JobStore, LeaseState, Page, duration_ms, mark_canceled, millis,
+    webhook_due,
 };
+use super::error::{StoreError, StoreResult};
 use crate::jobs::model::{Job, JobStatus};
 
 pub struct SqliteStore {

@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Lock, Upload, UploadState, UploadStore, hold_ms, millis};
+use super::contract::{Lock, Upload, UploadState, UploadStore, hold_ms, millis};
 use crate::jobs::store::PgStore;
 use crate::jobs::store::StoreResult;
 

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Lock, Upload, UploadState, UploadStore, hold_ms, millis};
+use super::contract::{Lock, Upload, UploadState, UploadStore, hold_ms, millis};
 use crate::jobs::store::{SqliteStore, StoreResult};
 
 fn doc(row: &SqliteRow) -> StoreResult<Upload> {
