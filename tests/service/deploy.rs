@@ -47,11 +47,16 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// Every `AUDIOTAP_*` name the service reads (config.rs, plus the log filter in main.rs).
+/// Every `AUDIOTAP_*` name the service reads (src/config/, plus the log filter in main.rs).
 fn known_variables() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for file in ["src/config.rs", "src/main.rs"] {
-        let src = std::fs::read_to_string(root().join(file)).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(root().join("src/config"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.push(root().join("src/main.rs"));
+    for file in files {
+        let src = std::fs::read_to_string(file).unwrap();
         for part in src.split('"').skip(1).step_by(2) {
             if part.starts_with("AUDIOTAP_")
                 && part
