@@ -13,15 +13,19 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not TOML, or holds an unknown key or a value of the wrong type.
+    /// The file is not TOML (an unknown key or a value of the wrong type is [`Invalid`]).
+    ///
+    /// [`Invalid`]: ConfigError::Invalid
     #[error("configuration: {}", path.display())]
     Syntax {
         path: PathBuf,
         #[source]
         source: Box<toml::de::Error>,
     },
-    /// A setting has a value that does not parse or is out of range. `value` is as the
-    /// operator wrote it (never a secret: those are checked without printing them).
+    /// A setting has a value that does not parse or is out of range, or the file has a key
+    /// that is no setting. `key` is the file key, or the variable when the value came from
+    /// the environment; `value` is as the operator wrote it, except a secret's
+    /// (`(not shown)`).
     #[error("configuration: {key} = {value}: {reason}")]
     Invalid {
         key: String,

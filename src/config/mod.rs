@@ -2,8 +2,9 @@
 //! (`--config`), then `AUDIOTAP_*` environment variables; validated once at start with a
 //! message that names the offending setting.
 
-mod env;
 mod error;
+mod list;
+mod load;
 mod role;
 mod secret;
 mod settings;

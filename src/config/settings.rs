@@ -18,6 +18,8 @@ pub enum StorageKind {
     S3,
 }
 
+/// The service's settings. Each field is a file key and, in capitals after `AUDIOTAP_`, an
+/// environment variable; a missing one takes its value from [`Config::default`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -50,8 +52,10 @@ pub struct Config {
     pub max_queue: usize,
     pub max_upload_bytes: u64,
     /// Bearer keys; with none, only loopback clients are served.
+    #[serde(deserialize_with = "super::list::comma_list")]
     pub api_keys: Vec<Secret>,
     /// Hosts or CIDRs exempt from the private-address refusal (sources and webhooks).
+    #[serde(deserialize_with = "super::list::comma_list")]
     pub url_allowlist: Vec<String>,
     /// `whsec_…` signing key; generated and stored in the data dir when absent.
     pub webhook_secret: Option<Secret>,

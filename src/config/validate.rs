@@ -128,114 +128,21 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::time::Duration;
-
     use super::*;
     use crate::config::Secret;
 
     #[test]
-    fn env_overrides_and_validation() {
-        let mut c = Config::default();
-        let env = |k: &str| match k {
-            "AUDIOTAP_LISTEN" => Some("127.0.0.1:0".to_string()),
-            "AUDIOTAP_WORKERS" => Some("3".to_string()),
-            "AUDIOTAP_URL_ALLOWLIST" => Some("127.0.0.1, 10.0.0.0/8".to_string()),
-            _ => None,
-        };
-        c.apply_env(env).unwrap();
-        assert_eq!(c.workers, 3);
-        assert_eq!(c.url_allowlist, vec!["127.0.0.1", "10.0.0.0/8"]);
-        c.validate().unwrap();
-        let mut c2 = c.clone();
-        c2.listen = "0.0.0.0:8080".parse().unwrap();
-        assert!(
-            c2.validate().is_err(),
-            "public listen without keys must be refused"
-        );
-        let err = c
-            .apply_env(|k| (k == "AUDIOTAP_WORKERS").then(|| "many".to_string()))
-            .unwrap_err();
-        assert!(err.to_string().contains("AUDIOTAP_WORKERS"));
-    }
-
-    #[test]
-    fn roles_node_ids_and_leases() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let mut c = Config::default();
-        c.apply_env(env(&[
-            ("AUDIOTAP_ROLE", "worker"),
-            ("AUDIOTAP_DATABASE_URL", "postgres://u:p@db:5432/audiotap"),
-            ("AUDIOTAP_NODE_ID", "worker-7"),
-            ("AUDIOTAP_LEASE_SECS", "12"),
-        ]))
-        .unwrap();
-        c.validate().unwrap();
-        assert_eq!(c.role, Role::Worker);
-        assert!(c.role.runs_jobs() && !c.role.serves_api());
-        assert_eq!(c.node_id(), "worker-7");
-        assert_eq!(c.lease(), Duration::from_secs(12));
-        // A split role on a store only one node can use would strand its jobs.
-        let mut sqlite = c.clone();
-        sqlite.database_url = None;
-        let err = sqlite.validate().unwrap_err().to_string();
-        assert!(err.contains("AUDIOTAP_DATABASE_URL"), "{err}");
-        sqlite.role = Role::All;
-        sqlite.validate().unwrap();
-        for (k, v) in [
-            ("AUDIOTAP_ROLE", "scheduler"),
-            ("AUDIOTAP_LEASE_SECS", "soon"),
-        ] {
-            let err = Config::default()
-                .apply_env(|n| (n == k).then(|| v.to_string()))
-                .unwrap_err();
-            assert!(err.to_string().contains(k), "{err}");
-        }
-        let mut bad = c.clone();
-        bad.node_id = Some("two words".into());
-        assert!(bad.validate().is_err());
-        bad.node_id = None;
-        bad.lease_secs = 1;
-        assert!(bad.validate().is_err());
-        // Without a configured id, each process gets its own.
-        let mut anon = c.clone();
-        anon.node_id = None;
-        assert_ne!(anon.node_id(), anon.node_id());
-    }
-
-    #[test]
-    fn errors_name_the_setting_and_keep_their_cause() {
-        let err = Config::load(Some(Path::new("/no/such/audiotap.toml"))).unwrap_err();
-        assert!(matches!(&err, ConfigError::File { path, .. } if path.ends_with("audiotap.toml")));
-        assert!(std::error::Error::source(&err).is_some());
-        assert_eq!(err.code(), crate::ErrorCode::Config);
-
-        let err = Config::default()
-            .apply_env(|k| (k == "AUDIOTAP_S3_PATH_STYLE").then(|| "maybe".to_string()))
-            .unwrap_err();
-        assert!(
-            matches!(&err, ConfigError::Invalid { key, value, .. }
-                if key == "AUDIOTAP_S3_PATH_STYLE" && value == "\"maybe\""),
-            "{err:?}"
-        );
-
+    fn a_public_listener_needs_keys_and_keys_are_long() {
         let mut c = Config {
-            job_max_attempts: 0,
+            listen: "0.0.0.0:8080".parse().unwrap(),
             ..Config::default()
         };
         let err = c.validate().unwrap_err();
         assert!(
-            matches!(&err, ConfigError::Invalid { key, .. } if key == "job_max_attempts"),
+            matches!(&err, ConfigError::Rule { key: "listen", .. }),
             "{err:?}"
         );
-        c.job_max_attempts = 1;
+        assert!(err.to_string().contains("AUDIOTAP_API_KEYS"), "{err}");
         c.api_keys = vec![Secret::new("short-key")];
         let err = c.validate().unwrap_err();
         assert!(
@@ -249,18 +156,91 @@ mod tests {
             "{err:?}"
         );
         assert!(!err.to_string().contains("short-key"), "{err}");
-        c.api_keys.clear();
-        c.database_url = Some("mysql://root:hunter2@db/audiotap".into());
+        c.api_keys = vec![Secret::new("a-key-of-16-chars")];
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn split_roles_need_a_shared_store() {
+        let mut c = Config {
+            role: Role::Worker,
+            ..Config::default()
+        };
+        // A split role on a store only one node can use would strand its jobs.
+        let err = c.validate().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Rule { key: "role", .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("AUDIOTAP_DATABASE_URL"), "{err}");
+        c.database_url = Some("postgres://u:p@db:5432/audiotap".into());
+        c.validate().unwrap();
+        assert!(c.shared_job_store());
+        c.role = Role::All;
+        c.database_url = None;
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_setting() {
+        type Break = fn(&mut Config);
+        let cases: [(&str, Break); 10] = [
+            ("workers", |c| c.workers = 0),
+            ("workers", |c| c.workers = 1025),
+            ("upload_expiry_secs", |c| c.upload_expiry_secs = 0),
+            ("max_concurrent_uploads", |c| c.max_concurrent_uploads = 0),
+            ("max_queue", |c| c.max_queue = 0),
+            ("max_upload_bytes", |c| c.max_upload_bytes = 0),
+            ("node_id", |c| c.node_id = Some("two words".into())),
+            ("lease_secs", |c| c.lease_secs = 2),
+            ("job_max_attempts", |c| c.job_max_attempts = 0),
+            ("webhook_backoff_base_ms", |c| c.webhook_backoff_base_ms = 0),
+        ];
+        for (want, break_it) in cases {
+            let mut c = Config::default();
+            break_it(&mut c);
+            let err = c.validate().unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { key, .. } if key == want),
+                "{want}: {err:?}"
+            );
+        }
+        let c = Config {
+            webhook_backoff_max_ms: 10,
+            webhook_backoff_base_ms: 20,
+            ..Config::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Rule {
+                key: "webhook_backoff_max_ms",
+                ..
+            })
+        ));
+        let c = Config {
+            storage: StorageKind::S3,
+            s3_bucket: Some(String::new()),
+            ..Config::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Rule {
+                key: "s3_bucket",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_bad_database_url_is_named_without_its_password() {
+        let c = Config {
+            database_url: Some("mysql://root:hunter2@db/audiotap".into()),
+            ..Config::default()
+        };
         let err = c.validate().unwrap_err().to_string();
         assert!(
             err.contains("database_url") && !err.contains("hunter2"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn secrets_do_not_print() {
-        let s = Secret::new("super-secret-key-123");
-        assert_eq!(format!("{s:?}"), "Secret(***)");
     }
 }
