@@ -5,6 +5,7 @@
 mod error;
 mod list;
 mod load;
+mod node;
 mod role;
 mod secret;
 mod settings;

@@ -125,24 +125,13 @@ impl Config {
         })
     }
 
-    /// The configured node id, or the host name with a random suffix (one per process).
+    /// The configured node id, or else this process's: the host name with a random suffix,
+    /// drawn once, so every lease and job this process writes names the same node.
     pub fn node_id(&self) -> String {
-        if let Some(id) = &self.node_id {
-            return id.clone();
+        match &self.node_id {
+            Some(id) => id.clone(),
+            None => super::node::process_node_id().to_string(),
         }
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-            .map(|h| {
-                h.trim()
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-                    .take(40)
-                    .collect::<String>()
-            })
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "node".into());
-        format!("{host}-{:08x}", rand::random::<u32>())
     }
 
     /// True when the job store is PostgreSQL (shared by many nodes).
