@@ -36,8 +36,9 @@ pub enum ConfigError {
     /// others (`storage = s3` without a bucket).
     #[error("configuration: {key}: {reason}")]
     Rule { key: &'static str, reason: String },
-    /// The webhook signing secret is not `whsec_` + base64 of a 16 to 64 byte key.
-    #[error("invalid webhook secret: {0}")]
+    /// The webhook signing secret is not `whsec_` + base64 of a 16 to 64 byte key (the
+    /// source says which; it is not repeated here, as `serve` prints the whole chain).
+    #[error("invalid webhook secret")]
     InvalidSecret(#[from] crate::net::webhook::InvalidSecret),
 }
 
