@@ -15,4 +15,5 @@ mod hostile;
 mod m4a;
 mod regress;
 mod robustness;
+mod serve_config;
 mod timing;

@@ -47,26 +47,26 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// Every `AUDIOTAP_*` name the service reads (config.rs, plus the log filter in main.rs).
+/// Every `AUDIOTAP_*` name the service reads: its settings, plus the log filter in main.rs.
 fn known_variables() -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for file in ["src/config.rs", "src/main.rs"] {
-        let src = std::fs::read_to_string(root().join(file)).unwrap();
-        for part in src.split('"').skip(1).step_by(2) {
-            if part.starts_with("AUDIOTAP_")
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
-            {
-                names.insert(part.to_string());
-            }
+    let mut names: BTreeSet<String> = Config::env_variables().collect();
+    let main = std::fs::read_to_string(root().join("src/main.rs")).unwrap();
+    for part in main.split('"').skip(1).step_by(2) {
+        if part.starts_with("AUDIOTAP_")
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+        {
+            names.insert(part.to_string());
         }
     }
-    assert!(names.contains("AUDIOTAP_DATABASE_URL") && names.contains("AUDIOTAP_ROLE"));
+    for name in ["AUDIOTAP_DATABASE_URL", "AUDIOTAP_ROLE", "AUDIOTAP_LOG"] {
+        assert!(names.contains(name), "{name} in {names:?}");
+    }
     names
 }
 
-/// The settings a node would start with, through the service's own parsing and validation.
+/// The settings a node would start with, through the service's own loading and validation.
 fn validated(env: &BTreeMap<String, String>, what: &str) -> Config {
     let known = known_variables();
     for k in env.keys().filter(|k| k.starts_with("AUDIOTAP_")) {
@@ -75,11 +75,7 @@ fn validated(env: &BTreeMap<String, String>, what: &str) -> Config {
             "{what}: {k} is not a setting audiotap reads"
         );
     }
-    let mut cfg = Config::default();
-    cfg.apply_env(|k| env.get(k).cloned())
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    cfg.validate().unwrap_or_else(|e| panic!("{what}: {e}"));
-    cfg
+    Config::load_from(None, env.clone()).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 fn role_of(args: &Value) -> String {
