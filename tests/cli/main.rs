@@ -8,6 +8,7 @@
 mod support;
 
 mod batch;
+#[path = "behaviour/errors.rs"]
 mod behaviour;
 mod fidelity;
 mod hostile;
