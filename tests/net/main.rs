@@ -13,6 +13,7 @@ mod support;
 
 mod client;
 mod guard;
+#[path = "range/server.rs"]
 mod range;
 mod webhook;
 

@@ -9,7 +9,7 @@
 //! what every URL source goes through, in `range/whole.rs`: a body read whole, the guard on
 //! each request and redirect hop, the error codes.
 
-#[path = "range/whole.rs"]
+#[path = "whole.rs"]
 mod whole;
 
 use std::collections::HashMap;
