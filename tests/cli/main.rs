@@ -11,6 +11,7 @@ mod batch;
 #[path = "behaviour/errors.rs"]
 mod behaviour;
 mod fidelity;
+#[path = "hostile/corpus.rs"]
 mod hostile;
 mod m4a;
 mod regress;
