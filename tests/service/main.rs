@@ -17,10 +17,12 @@ mod deploy;
 mod events;
 mod multinode;
 mod outage;
+#[path = "security/ssrf.rs"]
 mod security;
 mod shed;
 mod storage;
 mod store;
 mod streaming;
 mod upload_store;
+#[path = "uploads/refusals.rs"]
 mod uploads;
