@@ -8,7 +8,6 @@
 mod support;
 
 mod batch;
-#[path = "behaviour/errors.rs"]
 mod behaviour;
 mod fidelity;
 #[path = "hostile/corpus.rs"]
