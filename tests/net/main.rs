@@ -13,7 +13,6 @@ mod support;
 
 mod client;
 mod guard;
-#[path = "range/server.rs"]
 mod range;
 mod webhook;
 
