@@ -10,7 +10,6 @@ mod support;
 mod batch;
 mod behaviour;
 mod fidelity;
-#[path = "hostile/corpus.rs"]
 mod hostile;
 mod m4a;
 mod regress;

@@ -1,47 +1,20 @@
-//! The hostile media corpus, built in a temp dir from `fixtures/media` by the code below
-//! (seeded, so every run makes the same files): files truncated at many offsets, headers
-//! with bits flipped, absurd claimed sample rates, channel counts and durations (WAV, MP4,
-//! Matroska), huge and 64-bit box sizes, deep nesting, zero-length tracks, video only,
-//! sample tables claiming billions of entries, and a decompression bomb (ten hours of
-//! FLAC silence in a few kilobytes, made with the ffmpeg CLI).
-//!
-//! Every file goes through the real `audiotap` binary under `/usr/bin/time` (GNU time, for
-//! the peak RSS): `probe`, and `extract` with each engine (`auto` is always one of them). Each run must end by itself
-//! within [`HANG`], exit 0 with a readable output or exit 1 with one line
-//! `audiotap: error[<stable code>]: …` and no output left, never a signal or a panic, and
-//! stay under [`RSS_LIMIT_KIB`]. A subset also goes through the HTTP API (jobs fail with a
-//! stable code or succeed; never a 500). The tally is printed (see RELIABILITY.md).
+//! The hostile corpus, made from the committed fixtures: absurd claims in MP4, WAV and
+//! Matroska headers, huge and deeply nested boxes, empty tracks, truncations and flipped
+//! header bits (seeded), inputs with no audio, and a decompression bomb.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use audiotap::ErrorCode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::support;
 
-/// A run that has not ended after this long is a hang (the debug binary needs well under
-/// a second for these inputs).
-const HANG: Duration = Duration::from_secs(60);
-/// Generous peak-RSS bound for one CLI run on these (small) inputs.
-const RSS_LIMIT_KIB: u64 = 512 * 1024;
-
-/// A hostile input fails with a code of the registry that is not `internal`: its bytes are
-/// the problem, never a fault of ours.
-fn is_input_failure(code: &str) -> bool {
-    code.parse::<ErrorCode>()
-        .is_ok_and(|c| c != ErrorCode::Internal)
-}
-
-struct Case {
-    family: &'static str,
-    label: String,
-    ext: &'static str,
-    bytes: Vec<u8>,
+pub(super) struct Case {
+    pub(super) family: &'static str,
+    pub(super) label: String,
+    pub(super) ext: &'static str,
+    pub(super) bytes: Vec<u8>,
 }
 
 fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
@@ -75,7 +48,7 @@ fn mp4_patch(src: &[u8], fourcc: &[u8; 4], f: impl Fn(&mut Vec<u8>, usize)) -> V
     b
 }
 
-fn mp4_cases() -> Vec<Case> {
+pub(super) fn mp4_cases() -> Vec<Case> {
     let src = support::media_bytes("mp4_aac_faststart.mp4");
     let mut v = Vec::new();
     let mut add = |label: &str, bytes: Vec<u8>| {
@@ -196,7 +169,7 @@ fn mp4_cases() -> Vec<Case> {
     v
 }
 
-fn wav_cases() -> Vec<Case> {
+pub(super) fn wav_cases() -> Vec<Case> {
     let src = support::media_bytes("wav_pcm_s16le.wav");
     let fmt = find_all(&src, b"fmt ")[0];
     let data = find_all(&src, b"data")[0];
@@ -252,7 +225,7 @@ fn wav_cases() -> Vec<Case> {
     v
 }
 
-fn mkv_cases() -> Vec<Case> {
+pub(super) fn mkv_cases() -> Vec<Case> {
     let src = support::media_bytes("mkv_aac.mkv");
     let mut v = Vec::new();
     let mut add = |label: &str, f: &dyn Fn(&mut Vec<u8>)| {
@@ -312,7 +285,7 @@ fn mkv_cases() -> Vec<Case> {
 
 /// Truncations at many offsets (dense near the start, where headers live) and header bits
 /// flipped, of an MP4 (moov first), a WAV, an MKV, an Ogg and a FLAC-in-MP4.
-fn damage_cases() -> Vec<Case> {
+pub(super) fn damage_cases() -> Vec<Case> {
     let mut rng = StdRng::seed_from_u64(0x0b5e_55ed);
     let mut v = Vec::new();
     for (name, ext) in [
@@ -357,7 +330,7 @@ fn damage_cases() -> Vec<Case> {
     v
 }
 
-fn other_cases() -> Vec<Case> {
+pub(super) fn other_cases() -> Vec<Case> {
     vec![
         Case {
             family: "no audio",
@@ -382,7 +355,7 @@ fn other_cases() -> Vec<Case> {
 
 /// Ten hours of 8 kHz mono silence as FLAC with 65535-sample blocks: a few tens of KB that
 /// decode to 288 M samples (576 MB of 16-bit WAV).
-fn bomb(dir: &Path) -> PathBuf {
+pub(super) fn bomb(dir: &Path) -> PathBuf {
     let out = dir.join("bomb.flac");
     let st = Command::new("ffmpeg")
         .args([
@@ -410,357 +383,4 @@ fn bomb(dir: &Path) -> PathBuf {
         .expect("ffmpeg (the test package list installs it)");
     assert!(st.success(), "ffmpeg could not make the bomb");
     out
-}
-
-struct Outcome {
-    exit: Option<i32>,
-    signal: bool,
-    hang: bool,
-    stderr: String,
-    rss_kib: u64,
-    took: Duration,
-}
-
-/// Run the binary under GNU time; kill it after [`HANG`].
-fn run(args: &[&str], dir: &Path) -> Outcome {
-    let rss_file = tempfile::NamedTempFile::new_in(dir).unwrap();
-    let mut child = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(rss_file.path())
-        .arg(support::bin())
-        .args(args)
-        .env("AUDIOTAP_LOG", "off")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("/usr/bin/time (GNU time, in the test package list)");
-    let started = Instant::now();
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
-        s
-    });
-    let mut hang = false;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if started.elapsed() > HANG {
-            hang = true;
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let took = started.elapsed();
-    let mut stderr = reader.join().unwrap();
-    // GNU time reports a signal-killed child as "Command terminated by signal N".
-    let signal = stderr.contains("Command terminated by signal") || status.code().is_none();
-    let rss_kib = std::fs::read_to_string(rss_file.path())
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse::<u64>().ok())
-        .next_back()
-        .unwrap_or(0);
-    if let Some(i) = stderr.find("Command exited with non-zero status") {
-        stderr.truncate(i);
-    }
-    Outcome {
-        exit: status.code(),
-        signal,
-        hang,
-        stderr,
-        rss_kib,
-        took,
-    }
-}
-
-#[derive(Default)]
-struct Tally {
-    runs: usize,
-    ok: usize,
-    codes: BTreeMap<String, usize>,
-    max_rss_kib: u64,
-    max_rss_run: String,
-    max_took: Duration,
-    per_family: BTreeMap<&'static str, (usize, usize)>,
-    violations: Vec<String>,
-}
-
-/// Judge one run: returns the error code (or "ok").
-fn judge(t: &mut Tally, family: &'static str, what: &str, o: &Outcome, out: Option<&Path>) {
-    t.runs += 1;
-    if o.rss_kib > t.max_rss_kib {
-        t.max_rss_kib = o.rss_kib;
-        t.max_rss_run = what.to_string();
-    }
-    t.max_took = t.max_took.max(o.took);
-    let fam = t.per_family.entry(family).or_default();
-    fam.0 += 1;
-    let mut bad = |m: String| {
-        t.violations
-            .push(format!("{what}: {m}\nstderr: {}", o.stderr))
-    };
-    if o.hang {
-        return bad(format!("hang (killed after {HANG:?})"));
-    }
-    if o.signal {
-        return bad("killed by a signal".into());
-    }
-    if o.stderr.contains("panicked") || o.exit == Some(101) {
-        return bad("panic".into());
-    }
-    if o.rss_kib > RSS_LIMIT_KIB {
-        bad(format!("peak RSS {} KiB over {RSS_LIMIT_KIB}", o.rss_kib));
-    }
-    match o.exit {
-        Some(0) => {
-            if let Some(out) = out
-                && let Err(e) = support::read_wav(out)
-            {
-                return bad(format!("exit 0 but the output is unreadable: {e}"));
-            }
-            t.ok += 1;
-            t.per_family.get_mut(family).unwrap().1 += 1;
-        }
-        Some(1) => {
-            let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-            let code = lines
-                .first()
-                .and_then(|l| l.strip_prefix("audiotap: error["))
-                .and_then(|l| l.split(']').next())
-                .unwrap_or("");
-            if lines.len() != 1 || !is_input_failure(code) {
-                return bad(format!("not one line with a stable code: {lines:?}"));
-            }
-            if let Some(out) = out
-                && out.exists()
-            {
-                return bad("failed but left an output".into());
-            }
-            *t.codes.entry(code.to_string()).or_default() += 1;
-        }
-        other => bad(format!("exit {other:?}")),
-    }
-}
-
-fn run_corpus(cases: Vec<Case>) -> Tally {
-    let dir = support::tmpdir();
-    let tally = Mutex::new(Tally::default());
-    let next = Mutex::new(0usize);
-    std::thread::scope(|s| {
-        for w in 0..2 {
-            let (dir, tally, next, cases) = (dir.path(), &tally, &next, &cases);
-            s.spawn(move || {
-                loop {
-                    let i = {
-                        let mut n = next.lock().unwrap();
-                        *n += 1;
-                        *n - 1
-                    };
-                    let Some(c) = cases.get(i) else { break };
-                    let input = dir.join(format!("in{w}.{}", c.ext));
-                    std::fs::write(&input, &c.bytes).unwrap();
-                    let inp = input.to_str().unwrap();
-                    let o = run(&["probe", inp, "--json"], dir);
-                    judge(
-                        &mut tally.lock().unwrap(),
-                        c.family,
-                        &format!("{} / probe", c.label),
-                        &o,
-                        None,
-                    );
-                    // `auto` is one of these two for any input.
-                    for engine in ["symphonia", "ffmpeg"] {
-                        let out = dir.join(format!("out{w}.wav"));
-                        let _ = std::fs::remove_file(&out);
-                        let o = run(
-                            &[
-                                "extract",
-                                inp,
-                                "-o",
-                                out.to_str().unwrap(),
-                                "--engine",
-                                engine,
-                                "--timeout",
-                                "30",
-                            ],
-                            dir,
-                        );
-                        judge(
-                            &mut tally.lock().unwrap(),
-                            c.family,
-                            &format!("{} / extract --engine {engine}", c.label),
-                            &o,
-                            Some(&out),
-                        );
-                    }
-                }
-            });
-        }
-    });
-    tally.into_inner().unwrap()
-}
-
-fn report(name: &str, n_files: usize, t: &Tally) {
-    println!(
-        "{name}: {n_files} files, {} runs: {} ok, errors {:?}; max peak RSS {} KiB ({}), slowest run {:.2?}",
-        t.runs, t.ok, t.codes, t.max_rss_kib, t.max_rss_run, t.max_took
-    );
-    for (fam, (runs, ok)) in &t.per_family {
-        println!("  {fam}: {runs} runs, {ok} ok");
-    }
-    assert!(
-        t.violations.is_empty(),
-        "{} violation(s):\n\n{}",
-        t.violations.len(),
-        t.violations.join("\n\n")
-    );
-}
-
-#[test]
-fn absurd_claims_huge_boxes_deep_nesting_and_empty_tracks() {
-    let mut cases = mp4_cases();
-    cases.extend(wav_cases());
-    cases.extend(mkv_cases());
-    cases.extend(other_cases());
-    let n = cases.len();
-    let t = run_corpus(cases);
-    report("hostile claims corpus", n, &t);
-    assert_eq!(t.runs, n * 3);
-}
-
-#[test]
-fn truncated_and_bit_flipped_headers() {
-    let cases = damage_cases();
-    let n = cases.len();
-    let t = run_corpus(cases);
-    report("truncated/bit-flipped corpus", n, &t);
-}
-
-#[test]
-fn decompression_bomb_is_stopped_by_the_time_budget_with_flat_memory() {
-    let dir = support::tmpdir();
-    let bomb = bomb(dir.path());
-    let size = std::fs::metadata(&bomb).unwrap().len();
-    assert!(size < 2 << 20, "the bomb is {size} bytes");
-    let out = dir.path().join("bomb.wav");
-    let b = bomb.to_str().unwrap();
-    // The probe reads the claim without decoding it.
-    let o = run(&["probe", b, "--json"], dir.path());
-    assert_eq!(o.exit, Some(0), "probe: {}", o.stderr);
-    // A one-second budget stops the extraction: limit_exceeded, no output, flat memory.
-    let o = run(
-        &["extract", b, "-o", out.to_str().unwrap(), "--timeout", "1"],
-        dir.path(),
-    );
-    println!(
-        "bomb: {size} bytes claiming 10 h; extract --timeout 1: exit {:?} after {:.2?}, peak RSS {} KiB: {}",
-        o.exit,
-        o.took,
-        o.rss_kib,
-        o.stderr.trim()
-    );
-    assert_eq!(o.exit, Some(1), "{}", o.stderr);
-    assert!(
-        o.stderr.starts_with("audiotap: error[limit_exceeded]:") && o.stderr.contains("--timeout"),
-        "{}",
-        o.stderr
-    );
-    assert!(!out.exists(), "a stopped extraction left its output");
-    assert_eq!(
-        support::dir_entries(dir.path())
-            .iter()
-            .filter(|e| e.starts_with('.'))
-            .count(),
-        0,
-        "temporary files left: {:?}",
-        support::dir_entries(dir.path())
-    );
-    assert!(o.rss_kib < 256 * 1024, "peak RSS {} KiB", o.rss_kib);
-}
-
-/// A sample of the corpus as uploads to the real server, with a 2-second job budget: each
-/// job ends failed with a stable code (the bomb with `job_timeout`) or succeeded, nothing
-/// answers 500, and no temporary file outlives its job.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_uploads_through_the_api_fail_cleanly_within_the_job_budget() {
-    use support::{ServerConfig, TestServer};
-    let dir = support::tmpdir();
-    let bomb_bytes = std::fs::read(bomb(dir.path())).unwrap();
-    let mut picks: Vec<(String, Vec<u8>)> = Vec::new();
-    for c in mp4_cases()
-        .into_iter()
-        .chain(wav_cases())
-        .chain(mkv_cases())
-        .chain(other_cases())
-    {
-        if [
-            "stts one entry of 4G samples",
-            "stsz claims 4G samples",
-            "65535 channels",
-            "rate 1e300",
-            "20k nested moov",
-            "20k nested LIST chunks before data",
-            "moov 64-bit size 2^63",
-            "zero-length tracks (empty stsz/stts/stsc)",
-            "video only",
-            "data claims 4 GiB (file is 96 KB)",
-        ]
-        .contains(&c.label.as_str())
-        {
-            picks.push((c.label, c.bytes));
-        }
-    }
-    assert!(picks.len() >= 10, "corpus labels changed: {}", picks.len());
-    picks.push(("decompression bomb".into(), bomb_bytes));
-    let srv = TestServer::start(
-        ServerConfig::new()
-            .env("AUDIOTAP_JOB_TIMEOUT_SECS", "2")
-            .env("AUDIOTAP_JOB_MAX_ATTEMPTS", "1"),
-    )
-    .await;
-    let mut ids = Vec::new();
-    for (label, bytes) in &picks {
-        let r = srv
-            .create_raw("/v1/jobs", bytes.clone(), "application/octet-stream")
-            .await;
-        r.expect_status(202);
-        ids.push((label.clone(), support::job_id(&r.json())));
-    }
-    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
-    for (label, id) in &ids {
-        let job = srv.wait_terminal(id).await;
-        let outcome = match job["status"].as_str() {
-            Some("succeeded") => "succeeded".to_string(),
-            Some("failed") => {
-                let code = job["error"]["code"].as_str().unwrap_or("").to_string();
-                assert!(
-                    is_input_failure(&code),
-                    "{label}: failed with {code:?}: {job:#}"
-                );
-                assert!(
-                    job["output"].is_null(),
-                    "{label}: a failed job has an output"
-                );
-                code
-            }
-            other => panic!("{label}: ended {other:?}"),
-        };
-        if label == "decompression bomb" {
-            assert_eq!(outcome, ErrorCode::JobTimeout.as_str(), "{job:#}");
-        }
-        *tally.entry(outcome).or_default() += 1;
-    }
-    println!("API: {} hostile uploads: {tally:?}", ids.len());
-    srv.get("/healthz").await.expect_status(200);
-    assert_eq!(
-        support::dir_entries(&srv.data_dir().join("tmp")),
-        Vec::<String>::new(),
-        "temporary files left after the jobs ended"
-    );
 }
