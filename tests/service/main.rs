@@ -17,7 +17,6 @@ mod deploy;
 mod events;
 mod multinode;
 mod outage;
-#[path = "security/ssrf.rs"]
 mod security;
 mod shed;
 mod storage;
