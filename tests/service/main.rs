@@ -23,5 +23,4 @@ mod storage;
 mod store;
 mod streaming;
 mod upload_store;
-#[path = "uploads/refusals.rs"]
 mod uploads;
