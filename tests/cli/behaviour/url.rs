@@ -174,12 +174,7 @@ fn url_404_is_source_unreachable() {
 
 #[test]
 fn url_connection_refused_is_source_unreachable() {
-    // Bind then drop: the port is (almost certainly) closed now.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let dir = tmpdir();
     let out = dir.path().join("o.wav");
     let r = url_run(&[

@@ -22,11 +22,7 @@ async fn counting_target(bind: &str) -> (SocketAddr, Arc<AtomicUsize>) {
             b.as_ref().clone()
         }
     });
-    let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, _) = serve_app(bind, app).await;
     (addr, hits)
 }
 
@@ -54,12 +50,7 @@ async fn redirector(bind: &str) -> SocketAddr {
                 async move { b.as_ref().clone() }
             }),
         );
-    let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    serve_app(bind, app).await.0
 }
 
 /// Host names other than `localhost` that this machine's /etc/hosts maps to loopback (the

@@ -8,6 +8,7 @@ use std::time::Duration;
 use audiotap::storage::{ObjectStore, S3Config, S3Store, StorageError};
 
 use super::{MIB, assert_not_found, pattern, suite, write};
+use crate::support::closed_port;
 use crate::support::s3::TestS3;
 
 /// The store's settings for the test S3 server, each run in its own prefix (the bucket
@@ -87,11 +88,7 @@ async fn unreachable_or_misconfigured(cfg: &S3Config) {
     assert!(matches!(err, StorageError::Backend(_)), "{err:?}");
 
     // A loopback port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let down = S3Store::new(S3Config {
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         ..cfg.clone()
