@@ -16,7 +16,7 @@ BUILD=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-de
 # What the release binary loads at run time (Debian 12 sonames).
 RUNTIME=(libavcodec59 libavformat59 libavutil57 libswresample4 libavfilter8 ca-certificates)
 # The ffmpeg CLI makes fixtures and reference decodes; hyperfine and GNU time run benches
-# (GNU time also measures peak RSS in tests/cli/hostile.rs); iproute2 and util-linux (ip,
+# (GNU time also measures peak RSS in tests/cli/hostile/runner.rs); iproute2 and util-linux (ip,
 # unshare) give the tests a loopback-only namespace; wrk drives scripts/load.sh;
 # postgresql (15 on Debian 12) runs the job-store and multi-node tests (scripts/pg-test-server.sh);
 # chromium and chromium-driver run the page's browser tests, python3-venv their Selenium and

@@ -18,6 +18,10 @@
 //!   the conversion; a different decoder implementation of a lossy codec (Symphonia vs
 //!   libavcodec) `CROSS_DECODER_DB`; a different resampler (rubato vs swresample)
 //!   `RESAMPLER_DB`.
+//!
+//! One file a little past the usual 500 lines: one harness (`run_job`, the thresholds and
+//! their reasons), the jobs it runs, and the two tests that calibrate it, which are read
+//! together.
 
 use crate::support::*;
 use std::fmt::Write as _;

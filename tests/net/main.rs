@@ -16,13 +16,11 @@ mod guard;
 mod range;
 mod webhook;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use audiotap::net::{ClientOptions, UrlGuard, guarded_client};
-use axum::Router;
 
 fn guard(allow: &[&str]) -> UrlGuard {
     let list: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
@@ -43,12 +41,13 @@ fn client(g: &UrlGuard) -> reqwest::Client {
 #[derive(Clone, Default)]
 struct Hits(Arc<AtomicUsize>);
 
-/// Serves `app` on 127.0.0.1:0 until the test ends.
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    addr
+impl Hits {
+    /// Counts one more; returns the count before it.
+    fn hit(&self) -> usize {
+        self.0.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
 }

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use audiotap::net::webhook::parse_retry_after;
@@ -17,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use rand::SeedableRng;
 
-use crate::{Hits, client, guard, serve};
+use crate::support::{closed_port, serve_app};
+use crate::{Hits, client, guard};
 
 // ---------------------------------------------------------------- webhooks: signatures
 
@@ -207,7 +207,7 @@ struct Receiver {
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
-    let n = r.calls.0.fetch_add(1, Ordering::SeqCst);
+    let n = r.calls.hit();
     let h = |name: &str| {
         headers
             .get(name)
@@ -251,7 +251,7 @@ async fn receiver(script: Vec<(StatusCode, Option<&'static str>)>) -> (SocketAdd
     let app = Router::new()
         .route("/hook", post(receive))
         .with_state(r.clone());
-    (serve(app).await, r)
+    (serve_app("127.0.0.1:0", app).await.0, r)
 }
 
 #[tokio::test]
@@ -312,11 +312,7 @@ async fn deliver_once_reads_retry_after_on_429_and_503() {
 
 #[tokio::test]
 async fn deliver_once_records_network_errors() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let g = guard(&["127.0.0.1"]);
     let (secret, _) = WebhookSecret::generate();
     let a = deliver_once(

@@ -51,12 +51,8 @@ async fn receiver() -> (String, Seen) {
             }
         }),
     );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(l, app).await;
-    });
-    (url, seen)
+    let (addr, _) = serve_app("127.0.0.1:0", app).await;
+    (format!("http://{addr}/hook"), seen)
 }
 
 async fn submit(srv: &TestServer, i: usize, hook: &str) -> (String, bool) {

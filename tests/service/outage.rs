@@ -152,10 +152,7 @@ async fn s3_outage_during_a_job_is_ridden_out_and_the_job_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_receiver_down_for_a_while_then_deliveries_resume() {
     // A port nobody listens on yet.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let srv = TestServer::start(
         ServerConfig::new()
             .env("AUDIOTAP_WEBHOOK_MAX_ATTEMPTS", "50")
@@ -209,12 +206,7 @@ async fn webhook_receiver_down_for_a_while_then_deliveries_resume() {
             }
         }),
     );
-    let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(l, app).await;
-    });
+    serve_app(&format!("127.0.0.1:{port}"), app).await;
     let job = srv
         .wait_job(&id, "delivered", |j| j["webhook"]["status"] == "delivered")
         .await;

@@ -1,17 +1,43 @@
-//! Loopback servers the service talks to in tests: a media source that can stall and
-//! counts requests, and a webhook receiver that records and verifies deliveries.
+//! Loopback servers the code under test talks to: any router served on a loopback port, a
+//! media source that can stall and counts requests, a webhook receiver that records and
+//! verifies deliveries, and a port nothing listens on.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
+
+/// Serves `app` on `bind` (`127.0.0.1:0` for any free port) in a task of the current
+/// runtime: the bound address, and the task (abort it to stop serving; dropped, it serves
+/// until the runtime ends).
+pub async fn serve_app(bind: &str, app: axum::Router) -> (SocketAddr, JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .unwrap_or_else(|e| panic!("bind {bind}: {e}"));
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, task)
+}
+
+/// A loopback port that nothing listens on (bound, then released): connecting to it is
+/// refused.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
 /// An HTTP server on 127.0.0.1:0 that serves `body` at `/v.mp4` after `delay`, and counts
 /// every request it sees (any path).
 pub struct MediaSource {
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
+    task: JoinHandle<()>,
 }
 
 impl MediaSource {
@@ -33,13 +59,7 @@ impl MediaSource {
                 }
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind media source");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = serve_app("127.0.0.1:0", app).await;
         MediaSource { addr, hits, task }
     }
 
@@ -82,7 +102,7 @@ pub struct Delivery {
 pub struct WebhookReceiver {
     pub addr: SocketAddr,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
-    task: tokio::task::JoinHandle<()>,
+    task: JoinHandle<()>,
 }
 
 impl WebhookReceiver {
@@ -132,13 +152,7 @@ impl WebhookReceiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind webhook receiver");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = serve_app("127.0.0.1:0", app).await;
         WebhookReceiver {
             addr,
             deliveries,

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use audiotap::net::range::{FetchOutcome, RangeOptions};
@@ -16,16 +15,8 @@ use axum::http::{StatusCode, header};
 use axum::response::Redirect;
 
 use super::{client_options, fetch_url};
-use crate::support::tmpdir;
-
-#[derive(Clone, Default)]
-struct Hits(Arc<AtomicU64>);
-
-impl Hits {
-    fn count(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+use crate::Hits;
+use crate::support::{closed_port, serve_app, tmpdir};
 
 const PAYLOAD_LEN: u64 = 100_000;
 
@@ -70,13 +61,11 @@ async fn media_server() -> (std::net::SocketAddr, Hits) {
             |State(hits): State<Hits>,
              req: axum::extract::Request,
              next: axum::middleware::Next| async move {
-                hits.0.fetch_add(1, Ordering::SeqCst);
+                hits.hit();
                 next.run(req).await
             },
         ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (addr, _) = serve_app("127.0.0.1:0", app).await;
     (addr, hits)
 }
 
@@ -166,12 +155,7 @@ async fn not_found_is_source_unreachable() {
 
 #[tokio::test]
 async fn connection_refused_is_source_unreachable() {
-    // Bind then drop: nothing listens on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let dir = tmpdir();
     let url = format!("http://127.0.0.1:{port}/");
     let err = fetch_whole(&["127.0.0.1"], &url, &dir.path().join("x"), 1)
@@ -255,7 +239,7 @@ async fn forbidden_destinations_are_refused_before_connecting() {
     let h = hits.clone();
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
-            h.0.fetch_add(1, Ordering::SeqCst);
+            h.hit();
             drop(sock);
         }
     });

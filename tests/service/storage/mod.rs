@@ -1,17 +1,19 @@
 //! The storage behaviour suite, run against every back end: LocalStore always, S3Store when
 //! `AUDIOTAP_TEST_S3_ENDPOINT` is set (see `scripts/s3-test-server.sh`). With `CI` set and no
 //! S3 endpoint, the S3 test fails instead of skipping.
+//!
+//! The suite every back end must pass is here; `local` and `s3` run it, and check what only
+//! their back end does.
+
+mod local;
+mod s3;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use audiotap::storage::{
-    ByteRange, LocalStore, ObjectBody, ObjectStore, S3Config, S3Store, StorageError,
-};
+use audiotap::storage::{ByteRange, ObjectBody, ObjectStore, StorageError};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
-
-use crate::support::s3::TestS3;
 
 const MIB: usize = 1024 * 1024;
 
@@ -325,214 +327,4 @@ async fn presigned(store: &dyn ObjectStore, _scratch: &Path) {
         }
         other => panic!("unknown kind {other}"),
     }
-}
-
-#[tokio::test]
-async fn local_store() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("objects");
-    let scratch = tmp.path().join("scratch");
-    std::fs::create_dir_all(&scratch).unwrap();
-    let store = LocalStore::new(root.clone()).unwrap();
-    assert!(root.is_dir(), "new() creates the folder");
-    assert_eq!(store.kind(), "local");
-
-    suite(&store, &scratch).await;
-
-    // No temp file, sidecar or job folder left behind once everything was deleted.
-    let left: Vec<_> = walk(&root);
-    assert!(left.is_empty(), "left in the store: {left:?}");
-
-    // A file copied in by hand: content type from its extension, no ETag.
-    std::fs::create_dir_all(root.join("manual")).unwrap();
-    std::fs::write(root.join("manual/a.m4a"), b"abc").unwrap();
-    let meta = store.head("manual/a.m4a").await.unwrap();
-    assert_eq!(
-        (meta.size, meta.content_type.as_str(), meta.etag),
-        (3, "audio/mp4", None)
-    );
-    std::fs::write(root.join("manual/b.wav"), b"abc").unwrap();
-    assert_eq!(
-        store.head("manual/b.wav").await.unwrap().content_type,
-        "audio/wav"
-    );
-
-    // A folder of objects is not an object, and neither can become one.
-    assert_not_found(store.head("manual").await, "folder");
-    store.delete("manual").await.unwrap();
-    assert!(root.join("manual/a.m4a").exists());
-    let src = write(&scratch, "x", b"x");
-    for key in ["manual", "manual/a.m4a/child"] {
-        match store.put_file(key, &src, "audio/wav").await {
-            Err(StorageError::InvalidKey(_)) => {}
-            other => panic!("put {key:?}: expected InvalidKey, got {other:?}"),
-        }
-    }
-    assert_eq!(std::fs::read(root.join("manual/a.m4a")).unwrap(), b"abc");
-    assert_eq!(walk(&root).len(), 3, "{:?}", walk(&root));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.push(path.clone());
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// The store's settings for the test S3 server, each run in its own prefix (the bucket
-/// outlives test runs).
-fn s3_config(s3: &TestS3) -> S3Config {
-    S3Config {
-        bucket: s3.bucket.clone(),
-        endpoint: Some(s3.endpoint.clone()),
-        region: s3.region.clone(),
-        prefix: format!("test-{}/", uuid::Uuid::now_v7().simple()),
-        path_style: true,
-    }
-}
-
-async fn listing(client: &aws_sdk_s3::Client, cfg: &S3Config) -> (Vec<String>, Vec<String>) {
-    let objects = client
-        .list_objects_v2()
-        .bucket(&cfg.bucket)
-        .prefix(&cfg.prefix)
-        .send()
-        .await
-        .unwrap();
-    let uploads = client
-        .list_multipart_uploads()
-        .bucket(&cfg.bucket)
-        .prefix(&cfg.prefix)
-        .send()
-        .await
-        .unwrap();
-    (
-        objects
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .collect(),
-        uploads
-            .uploads()
-            .iter()
-            .filter_map(|u| u.key().map(str::to_owned))
-            .collect(),
-    )
-}
-
-#[tokio::test]
-async fn s3_store() {
-    let Some(s3) = TestS3::from_env("s3_store") else {
-        return;
-    };
-    let cfg = s3_config(&s3);
-    let tmp = tempfile::tempdir().unwrap();
-    let store = S3Store::new(cfg.clone()).await.unwrap();
-    assert_eq!(store.kind(), "s3");
-
-    suite(&store, tmp.path()).await;
-
-    let client = s3.client();
-    let (objects, uploads) = listing(&client, &cfg).await;
-    assert!(
-        objects.is_empty(),
-        "objects left under the prefix: {objects:?}"
-    );
-    assert!(uploads.is_empty(), "multipart uploads left: {uploads:?}");
-
-    source_truncated_mid_upload(&store, &client, &cfg, tmp.path()).await;
-    unreachable_or_misconfigured(&cfg).await;
-}
-
-/// A bucket that does not exist is a back-end fault; a server that does not answer is I/O.
-async fn unreachable_or_misconfigured(cfg: &S3Config) {
-    let no_bucket = S3Store::new(S3Config {
-        bucket: "audiotap-no-such-bucket".into(),
-        ..cfg.clone()
-    })
-    .await
-    .unwrap();
-    let err = no_bucket.check().await.unwrap_err();
-    assert!(matches!(err, StorageError::Backend(_)), "{err:?}");
-
-    // A loopback port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let down = S3Store::new(S3Config {
-        endpoint: Some(format!("http://127.0.0.1:{port}")),
-        ..cfg.clone()
-    })
-    .await
-    .unwrap();
-    let err = down.check().await.unwrap_err();
-    assert!(matches!(err, StorageError::Io(_)), "{err:?}");
-    assert!(err.is_transient());
-    let err = down.head("suite/small.wav").await.unwrap_err();
-    assert!(matches!(err, StorageError::Io(_)), "{err:?}");
-}
-
-/// The source file shrinks while its multipart upload runs: the put fails, the upload is
-/// aborted, and no object appears.
-async fn source_truncated_mid_upload(
-    store: &S3Store,
-    client: &aws_sdk_s3::Client,
-    cfg: &S3Config,
-    scratch: &Path,
-) {
-    let src = write(scratch, "shrinking", &pattern(96 * MIB, 5));
-    let put = {
-        let (store, src) = (store.clone(), src.clone());
-        tokio::spawn(async move {
-            store
-                .put_file("suite/shrinking.wav", &src, "audio/wav")
-                .await
-        })
-    };
-    // Truncate as soon as the multipart upload exists.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, uploads) = listing(client, cfg).await;
-        if !uploads.is_empty() {
-            break;
-        }
-        assert!(
-            !put.is_finished(),
-            "put finished before its upload was seen"
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no multipart upload appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&src)
-        .unwrap()
-        .set_len(MIB as u64)
-        .unwrap();
-    let err = put
-        .await
-        .unwrap()
-        .expect_err("put of a file that shrank mid-way");
-    assert!(err.is_transient(), "{err}");
-    assert_not_found(
-        store.head("suite/shrinking.wav").await,
-        "after aborted upload",
-    );
-    let (objects, uploads) = listing(client, cfg).await;
-    assert!(
-        objects.is_empty() && uploads.is_empty(),
-        "left behind: {objects:?} {uploads:?}"
-    );
 }
