@@ -16,8 +16,7 @@ use super::input::{self, CreateJobRequest, QueryOptions, Source, UploadOptions};
 use super::{AppState, Caller};
 use crate::jobs::Services;
 use crate::jobs::runner::{ArrivingUpload, Extraction, Run};
-use crate::media;
-use crate::spec::OutputSpec;
+use crate::spec::{OutputSpec, Report};
 
 /// Extract synchronously and stream the audio back (`audio/wav` or `audio/mp4`).
 #[utoipa::path(
@@ -283,7 +282,7 @@ impl Running {
 }
 
 struct Finished {
-    report: media::Report,
+    report: Report,
     out: tempfile::TempPath,
     spec: OutputSpec,
     first_block: Option<Instant>,

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::media::{self, Control, Limits, OutputSpec, Report};
+use crate::media::{self, Control, Limits};
+use crate::spec::{OutputSpec, Report};
 
 /// What an [`Extraction`] needs besides its input and output.
 pub struct Run {

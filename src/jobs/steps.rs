@@ -16,7 +16,8 @@ use super::model::{Job, JobOutput, SourceKind, StepName, StepStatus};
 use super::publish::{output_key, put_with_retry, sha256_file};
 use super::runner::{Extraction, Run};
 use crate::ErrorCode;
-use crate::media::{self, Report};
+use crate::media;
+use crate::spec::Report;
 
 /// Run the attempt's steps; `Ok` once the output is stored (not yet published).
 pub(super) async fn execute(
