@@ -11,7 +11,7 @@ use super::ffmpeg;
 use super::ffmpeg::mux::{M4aCodec, M4aSink};
 use super::mp4;
 use super::pipeline;
-use super::{Control, Limits};
+use super::{Control, Input, Limits};
 use crate::error::{Error, Result};
 use crate::spec::{
     Codec, Container, Engine, EngineKind, Format, OutputSpec, ProbeInfo, Report, SampleFormat,
@@ -25,10 +25,11 @@ fn pcm_codec_name(bits: u16, float: bool) -> String {
     }
 }
 
-/// Run one extraction from a local file into `output` (a path the caller owns: the CLI
-/// and the service write to a temporary name and publish it only on success).
+/// Run one extraction from `input` (a file, or an upload still arriving) into `output` (a
+/// path the caller owns: the CLI and the service write to a temporary name and publish it
+/// only on success).
 pub fn extract(
-    input: &Path,
+    input: &Input,
     spec: &OutputSpec,
     output: &Path,
     limits: &Limits,
@@ -48,7 +49,7 @@ pub fn extract(
 /// Stream copy when asked for, or when nothing forces a re-encode (AAC or ALAC in, same rate
 /// and channels, no trim). Returns `None` when a re-encode is needed.
 fn try_copy(
-    input: &Path,
+    input: &Input,
     spec: &OutputSpec,
     output: &Path,
     limits: &Limits,
@@ -142,7 +143,7 @@ fn try_copy(
 }
 
 fn decode_path(
-    input: &Path,
+    input: &Input,
     spec: &OutputSpec,
     output: &Path,
     limits: &Limits,

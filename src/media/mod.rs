@@ -1,7 +1,7 @@
 //! The extraction engine: probe → demux → decode → dsp → encode/mux, or packet copy.
 //! Synchronous and free of HTTP, jobs and storage: the CLI and the service both call
-//! [`extract`] and [`probe`]. This file only declares the stages and re-exports the
-//! engine's surface; the stages use each other, never it.
+//! [`extract`] and [`probe`] on the [`Input`] they hand it. This file only declares the
+//! stages and re-exports the engine's surface; the stages use each other, never it.
 
 mod backend;
 #[doc(hidden)]
@@ -16,6 +16,7 @@ pub(crate) mod ffmpeg;
 pub mod fuzzing;
 pub mod growing;
 pub mod info;
+mod input;
 pub mod limits;
 pub mod mp4;
 mod pipeline;
@@ -27,4 +28,5 @@ pub use crate::spec::{
 pub use backend::probe;
 pub use control::Control;
 pub use extract::extract;
+pub use input::{Input, ReadSeek};
 pub use limits::Limits;
