@@ -58,7 +58,7 @@ pub fn check_error(what: &str, e: &Error) {
 
 /// Probe with one engine; errors are checked, results sanity-checked.
 pub fn probe_one(path: &Path, engine: media::Engine) {
-    match media::probe(path, engine) {
+    match media::probe(&media::Input::file(path), engine) {
         Ok(info) => {
             for t in info.audio_tracks() {
                 if let Some(d) = t.duration {
@@ -75,7 +75,8 @@ pub fn probe_one(path: &Path, engine: media::Engine) {
 pub fn extract_one(input: &Path, spec: &media::OutputSpec) {
     let out = scratch_dir().join(format!("out.{}", spec.format.extension()));
     let _ = std::fs::remove_file(&out);
-    match media::extract(input, spec, &out, &fuzz_limits(), media::Control::default()) {
+    let input = media::Input::file(input);
+    match media::extract(&input, spec, &out, &fuzz_limits(), media::Control::default()) {
         Ok(report) => {
             assert!(
                 report.duration.is_finite() && report.duration >= 0.0,
@@ -124,7 +125,7 @@ pub fn write_and_read_back(kind: u8, rate: u32, channels: usize, samples: &[f32]
             );
         }
     } else if frames > 0 {
-        let info = media::probe(&path, media::Engine::Ffmpeg).expect("the M4A writer's output must probe");
+        let info = media::probe(&media::Input::file(&path), media::Engine::Ffmpeg).expect("the M4A writer's output must probe");
         let t = info.audio_tracks().next().expect("an audio track in the M4A output");
         assert_eq!(t.channels, Some(channels as u16), "M4A channels");
         assert_eq!(t.sample_rate, Some(rate), "M4A sample rate");

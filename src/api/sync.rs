@@ -1,6 +1,5 @@
 //! `POST /v1/extract`: the same inputs as a job, the audio streamed back in the response.
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -15,9 +14,8 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::input::{self, CreateJobRequest, QueryOptions, Source, UploadOptions};
 use super::{AppState, Caller};
 use crate::jobs::Services;
-use crate::jobs::runner::{ArrivingUpload, Extraction, Run};
-use crate::media;
-use crate::spec::OutputSpec;
+use crate::jobs::runner::{ArrivingUpload, Extraction, Input, Run};
+use crate::spec::{OutputSpec, Report};
 
 /// Extract synchronously and stream the audio back (`audio/wav` or `audio/mp4`).
 #[utoipa::path(
@@ -81,7 +79,7 @@ pub(crate) async fn extract(
         }
     };
     let input_done = t0.elapsed();
-    let done = Running::start(&svc, &input_path, &req.spec, t0)?
+    let done = Running::start(&svc, Input::file(&input_path), &req.spec, t0)?
         .finish()
         .await?;
     drop(_keep);
@@ -89,7 +87,7 @@ pub(crate) async fn extract(
 }
 
 /// A raw-body upload: the engine starts on the file while its bytes still arrive (see
-/// [`crate::media::growing`]); containers read front to back are decoded as they come.
+/// [`ArrivingUpload`]); containers read front to back are decoded as they come.
 async fn extract_arriving(
     svc: Arc<Services>,
     req: Request,
@@ -168,7 +166,9 @@ async fn extract_multipart(
             let input_done = t0.elapsed();
             let spec = options.map(|o| o.output).unwrap_or_default();
             spec.validate()?;
-            let done = Running::start(&svc, &file, &spec, t0)?.finish().await?;
+            let done = Running::start(&svc, Input::file(&*file), &spec, t0)?
+                .finish()
+                .await?;
             drop(file);
             (done, input_done)
         }
@@ -193,7 +193,7 @@ where
     let mut upload = ArrivingUpload::create(&svc.config.tmp_dir(), declared)
         .await
         .map_err(ApiError::internal)?;
-    let job = Running::start(svc, upload.path(), spec, t0)?;
+    let job = Running::start(svc, upload.input(), spec, t0)?;
     let advance = |n: u64| upload.advance(n);
     let written = input::write_upload(
         stream,
@@ -234,7 +234,7 @@ struct Running {
 }
 
 impl Running {
-    fn start(svc: &Services, input: &Path, spec: &OutputSpec, t0: Instant) -> ApiResult<Running> {
+    fn start(svc: &Services, input: Input, spec: &OutputSpec, t0: Instant) -> ApiResult<Running> {
         let out = tempfile::Builder::new()
             .prefix("sync-out-")
             .suffix(&format!(".{}", spec.format.extension()))
@@ -253,7 +253,7 @@ impl Running {
             let _ = first.set(now);
         });
         let extraction = Extraction::start(
-            input.to_path_buf(),
+            input,
             out.to_path_buf(),
             Run {
                 spec: spec.clone(),
@@ -283,7 +283,7 @@ impl Running {
 }
 
 struct Finished {
-    report: media::Report,
+    report: Report,
     out: tempfile::TempPath,
     spec: OutputSpec,
     first_block: Option<Instant>,

@@ -46,7 +46,8 @@ pub(crate) fn extract_one(
     spec.validate()?;
     let local = input::resolve(input, limits)?;
     let target = Target::new(output)?;
-    let mut report = media::extract(local.path(), spec, target.work_path(), limits, control)?;
+    let source = media::Input::file(local.path());
+    let mut report = media::extract(&source, spec, target.work_path(), limits, control)?;
     target.publish()?;
     report.input = Some(local.display.clone());
     report.output = Some(output.to_string());

@@ -8,7 +8,7 @@ use crate::net::FetchSummary;
 
 pub(super) fn run(args: &ProbeArgs, limits: &Limits) -> i32 {
     let result = input::resolve(&args.input, limits).and_then(|local| {
-        let info = media::probe(local.path(), args.engine)?;
+        let info = media::probe(&media::Input::file(local.path()), args.engine)?;
         Ok(Probed {
             info,
             fetch: local.fetch.clone(),

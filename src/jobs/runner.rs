@@ -1,7 +1,7 @@
 //! The one way the service runs the engine: [`Extraction`] runs it on the blocking pool, in
 //! the caller's tracing span, with progress and a cancellation token. The worker's extract
-//! step and `POST /v1/extract` both use it; an upload that is still arriving is handed to
-//! it as an [`ArrivingUpload`].
+//! step and `POST /v1/extract` both use it; what it reads is an [`Input`]: a file, or an
+//! [`ArrivingUpload`] still being written.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::media::{self, Control, Limits, OutputSpec, Report};
+use crate::media::growing::Arrival;
+use crate::media::{self, Control, Limits};
+use crate::spec::{OutputSpec, Report};
 
 /// What an [`Extraction`] needs besides its input and output.
 pub struct Run {
@@ -20,6 +22,19 @@ pub struct Run {
     pub cancel: CancellationToken,
     /// Called once, on the engine's thread, when the first block is decoded.
     pub on_first_block: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// What an [`Extraction`] reads: a file that is whole, or an upload still arriving
+/// ([`ArrivingUpload::input`]). The engine's input, under a name of the jobs layer so that
+/// its callers need nothing of the engine.
+#[derive(Debug, Clone)]
+pub struct Input(media::Input);
+
+impl Input {
+    /// A file that is whole.
+    pub fn file(path: impl Into<PathBuf>) -> Input {
+        Input(media::Input::file(path))
+    }
 }
 
 /// An extraction running on the blocking pool.
@@ -44,7 +59,7 @@ impl Progress {
 
 impl Extraction {
     /// Start extracting `input` into `output` (a path the caller owns and publishes).
-    pub fn start(input: PathBuf, output: PathBuf, run: Run) -> Extraction {
+    pub fn start(input: Input, output: PathBuf, run: Run) -> Extraction {
         let progress = Progress::default();
         let shared = progress.clone();
         let span = tracing::Span::current();
@@ -65,7 +80,7 @@ impl Extraction {
             };
             let canceled = || cancel.is_cancelled();
             media::extract(
-                &input,
+                &input.0,
                 &spec,
                 &output,
                 &limits,
@@ -94,7 +109,9 @@ impl Extraction {
 /// [`media::growing`]). Dropped without [`ArrivingUpload::end`], readers see it failed;
 /// the file is removed on drop.
 pub struct ArrivingUpload {
-    arrival: Option<media::growing::Arrival>,
+    arrival: Option<Arrival>,
+    /// The file with the handle that follows `arrival`, for the engine.
+    input: media::Input,
     path: tempfile::TempPath,
 }
 
@@ -107,8 +124,9 @@ impl ArrivingUpload {
             .prefix(".incoming-")
             .tempfile_in(dir)?
             .into_temp_path();
-        let arrival = media::growing::register(&path, declared);
+        let arrival = Arrival::new(declared);
         Ok(ArrivingUpload {
+            input: media::Input::arriving(&*path, arrival.handle()),
             arrival: Some(arrival),
             path,
         })
@@ -116,6 +134,11 @@ impl ArrivingUpload {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The upload as an [`Extraction`]'s input: read as it arrives.
+    pub fn input(&self) -> Input {
+        Input(self.input.clone())
     }
 
     /// `n` more bytes were written and flushed to the file.

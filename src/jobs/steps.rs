@@ -14,9 +14,10 @@ use super::failure::Failure;
 use super::lease::save;
 use super::model::{Job, JobOutput, SourceKind, StepName, StepStatus};
 use super::publish::{output_key, put_with_retry, sha256_file};
-use super::runner::{Extraction, Run};
+use super::runner::{Extraction, Input, Run};
 use crate::ErrorCode;
-use crate::media::{self, Report};
+use crate::media;
+use crate::spec::Report;
 
 /// Run the attempt's steps; `Ok` once the output is stored (not yet published).
 pub(super) async fn execute(
@@ -121,7 +122,7 @@ async fn probe(
     save(svc, job, cancel).await;
     let engine = job.output_spec.engine;
     let path = input.to_path_buf();
-    let info = tokio::task::spawn_blocking(move || media::probe(&path, engine))
+    let info = tokio::task::spawn_blocking(move || media::probe(&media::Input::file(path), engine))
         .await
         .map_err(|e| Failure::transient(format!("probe task: {e}")))??;
     info.select_track(&job.output_spec)?;
@@ -148,7 +149,7 @@ async fn extract(
         .map_err(|e| Failure::transient(format!("temp file: {e}")))?
         .into_temp_path();
     let extraction = Extraction::start(
-        input.to_path_buf(),
+        Input::file(input),
         output.to_path_buf(),
         Run {
             spec: job.output_spec.clone(),

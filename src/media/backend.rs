@@ -3,21 +3,20 @@
 //! and leaves to FFmpeg what Symphonia cannot read or decode; when both fail, the error
 //! names both reasons.
 
-use std::path::Path;
-
 use crate::error::{Error, ErrorKind, Result};
 use crate::media::decode::Decoder;
 use crate::media::decode::symphonia;
 use crate::media::ffmpeg;
-use crate::media::growing;
 use crate::media::info::{EngineKind, ProbeInfo, TrackInfo, TrackKind};
+use crate::media::input::Input;
 use crate::media::limits::Limits;
 use crate::spec::Engine;
 
-/// Probe a local file with the chosen engine (auto: Symphonia, then FFmpeg).
-pub fn probe(path: &Path, engine: Engine) -> Result<ProbeInfo> {
+/// Probe an input with the chosen engine (auto: Symphonia, then FFmpeg).
+pub fn probe(input: &Input, engine: Engine) -> Result<ProbeInfo> {
     // A file still arriving has no size yet (and may not have its first byte).
-    let arriving = growing::is_arriving(path);
+    let arriving = input.is_arriving();
+    let path = input.path();
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?
         .len();
@@ -25,9 +24,9 @@ pub fn probe(path: &Path, engine: Engine) -> Result<ProbeInfo> {
         return Err(Error::media("the input is empty (0 bytes)"));
     }
     let mut info = match engine {
-        Engine::Symphonia => symphonia::probe::probe(path)?,
-        Engine::Ffmpeg => ffmpeg::probe::probe(path)?,
-        Engine::Auto => match symphonia::probe::probe(path) {
+        Engine::Symphonia => symphonia::probe::probe(input)?,
+        Engine::Ffmpeg => ffmpeg::probe::probe(input)?,
+        Engine::Auto => match symphonia::probe::probe(input) {
             // A track Symphonia cannot name (Theora in Ogg, say): list the file with FFmpeg
             // so that probe stays complete. Decoding still prefers Symphonia.
             Ok(info)
@@ -36,8 +35,8 @@ pub fn probe(path: &Path, engine: Engine) -> Result<ProbeInfo> {
             {
                 info
             }
-            Ok(_) => ffmpeg::probe::probe(path)?,
-            Err(sym) => ffmpeg::probe::probe(path)
+            Ok(_) => ffmpeg::probe::probe(input)?,
+            Err(sym) => ffmpeg::probe::probe(input)
                 .map_err(|ff| both_failed(("FFmpeg", ff), ("Symphonia", &sym)))?,
         },
     };
@@ -52,18 +51,18 @@ pub(crate) struct Opened {
     pub(crate) decoder: Box<dyn Decoder>,
 }
 
-/// Probe `path`, select the track the spec names and open a decoder on it.
+/// Probe `input`, select the track the spec names and open a decoder on it.
 pub(crate) fn open(
-    path: &Path,
+    input: &Input,
     engine: Engine,
     select: &dyn Fn(&ProbeInfo) -> Result<TrackInfo>,
     limits: &Limits,
 ) -> Result<Opened> {
     let via_ffmpeg = || -> Result<Opened> {
-        let probe = ffmpeg::probe::probe(path)?;
+        let probe = ffmpeg::probe::probe(input)?;
         let track = select(&probe)?;
         limits.check_declared(track.channels, track.sample_rate)?;
-        let decoder = ffmpeg::decoder::FfmpegDecoder::open(path, &track, limits)?;
+        let decoder = ffmpeg::decoder::FfmpegDecoder::open(input, &track, limits)?;
         Ok(Opened {
             track,
             engine: EngineKind::Ffmpeg,
@@ -72,7 +71,7 @@ pub(crate) fn open(
     };
     let via_symphonia = |probe: &ProbeInfo, track: TrackInfo| -> Result<Opened> {
         limits.check_declared(track.channels, track.sample_rate)?;
-        let decoder = symphonia::decoder::open(path, &probe.container, &track, limits)?;
+        let decoder = symphonia::decoder::open(input, &probe.container, &track, limits)?;
         Ok(Opened {
             track,
             engine: EngineKind::Symphonia,
@@ -82,7 +81,7 @@ pub(crate) fn open(
     match engine {
         Engine::Ffmpeg => via_ffmpeg(),
         Engine::Symphonia => {
-            let probe = symphonia::probe::probe(path)?;
+            let probe = symphonia::probe::probe(input)?;
             let track = select(&probe)?;
             if let Some(why) = symphonia::caps::cannot_decode(&probe.container, &track) {
                 return Err(Error::UnsupportedCodec(format!(
@@ -92,7 +91,7 @@ pub(crate) fn open(
             via_symphonia(&probe, track)
         }
         Engine::Auto => {
-            let probe = match symphonia::probe::probe(path) {
+            let probe = match symphonia::probe::probe(input) {
                 // Symphonia parsed the container but found no track in it: not a verdict.
                 Ok(probe) if probe.tracks.is_empty() => return via_ffmpeg(),
                 Ok(probe) => probe,

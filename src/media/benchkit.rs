@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::Result;
 use crate::media::decode::symphonia;
 use crate::media::dsp::{Quantiser, Remix, Resampler};
-use crate::media::{Engine, Limits, backend};
+use crate::media::{Engine, Input, Limits, backend};
 
 /// Decode the first audio track of `path` to the end; returns the frames decoded.
 pub fn decode_file(path: &Path, engine: Engine) -> Result<u64> {
@@ -17,7 +17,7 @@ pub fn decode_file(path: &Path, engine: Engine) -> Result<u64> {
             .cloned()
             .ok_or(crate::Error::NoAudioTrack)
     };
-    let mut opened = backend::open(path, engine, &select, &Limits::default())?;
+    let mut opened = backend::open(&Input::file(path), engine, &select, &Limits::default())?;
     let channels = opened.decoder.channels().max(1);
     let mut frames = 0u64;
     while let Some(block) = opened.decoder.next_block()? {
@@ -61,10 +61,11 @@ pub fn quantise(input: &[f32], bits: u16, dither: bool, out: &mut Vec<i32>) {
 /// copier (no FFmpeg); returns the payload bytes copied, or `None` when the file needs
 /// FFmpeg's copy.
 pub fn copy_mp4(input: &Path, output: &Path) -> Result<Option<u64>> {
-    let probe = symphonia::probe::probe(input)?;
+    let input = Input::file(input);
+    let probe = symphonia::probe::probe(&input)?;
     let track = probe
         .audio_tracks()
         .next()
         .ok_or(crate::Error::NoAudioTrack)?;
-    Ok(crate::media::mp4::copy_track(input, track.index, output, u64::MAX)?.map(|c| c.bytes))
+    Ok(crate::media::mp4::copy_track(&input, track.index, output, u64::MAX)?.map(|c| c.bytes))
 }

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::backend;
 use super::{Control, Engine, EngineKind, Limits, OutputSpec, TrackInfo};
+use super::{Input, backend};
 use crate::error::{Error, Result};
 
 /// The decoded stream, as the first block fixes it.
@@ -50,7 +50,8 @@ pub fn decode_into(
         ..OutputSpec::default()
     };
     let select = |p: &super::ProbeInfo| p.select_track(&wanted).cloned();
-    let mut opened = backend::open(input, engine, &select, limits)?;
+    // Analysis reads finished files: the CLI's inputs, resolved to a path.
+    let mut opened = backend::open(&Input::file(input), engine, &select, limits)?;
     let dec = &mut opened.decoder;
     // The first block fixes the true rate and channel count (see `decode_path`).
     let first: Vec<f32> = dec.next_block()?.map(<[f32]>::to_vec).unwrap_or_default();

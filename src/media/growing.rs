@@ -1,9 +1,10 @@
 //! Files that are still arriving: an upload being spooled while the engine already reads it.
 //!
-//! The spooler [`register`]s the file's path and reports each write; the engine opens every
-//! input through [`open`], which gives a reader that blocks at the end of what has arrived
-//! until more comes, the upload ends (then EOF), or it fails (then an error). Containers that
-//! can be read front to back are therefore decoded while their bytes arrive:
+//! The spooler makes an [`Arrival`] and reports each write to it; the engine is handed its
+//! [`Arriving`] handle with the file (as a [`super::Input`]) and reads through
+//! [`Arriving::reader`], which blocks at the end of what has arrived until more comes, the
+//! upload ends (then EOF), or it fails (then an error). Containers that can be read front to
+//! back are therefore decoded while their bytes arrive:
 //!
 //! - Symphonia: MKV/WebM (its Matroska reader is handed an unseekable source while the file
 //!   arrives, so it does not follow the SeekHead to the Cues and Tags at the end), MP4 with
@@ -13,15 +14,13 @@
 //!   arriving so that libavformat does not go to the end for a duration or an index.
 //!
 //! A file that must be read from its end (an MP4 with `moov` last, an AVI whose index is at
-//! the end) simply waits for those bytes. Paths not registered open as plain files, so the
-//! CLI and finished uploads pay nothing.
+//! the end) simply waits for those bytes. An input handed over without a handle, or whose
+//! upload has completed, opens as a plain file, so the CLI and finished uploads pay nothing.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Default)]
@@ -84,38 +83,35 @@ impl Shared {
     }
 }
 
-static GROWING: LazyLock<Mutex<HashMap<PathBuf, Arc<Shared>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// The writer's side of a registered file. Dropping it without [`Arrival::finish`] marks
+/// The writer's side of a file still arriving. Dropping it without [`Arrival::finish`] marks
 /// the upload failed, so no reader waits forever.
 #[derive(Debug)]
 pub struct Arrival {
-    path: PathBuf,
     shared: Arc<Shared>,
     finished: bool,
 }
 
-/// Register `path` (created and empty) as arriving; `declared` is the length the sender
-/// announced. Demuxers that seek to the end to learn the length (MP4 does) get it without
-/// waiting.
-pub fn register(path: &Path, declared: Option<u64>) -> Arrival {
-    let shared = Arc::new(Shared {
-        declared,
-        ..Shared::default()
-    });
-    GROWING
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(path.to_path_buf(), Arc::clone(&shared));
-    Arrival {
-        path: path.to_path_buf(),
-        shared,
-        finished: false,
-    }
-}
-
 impl Arrival {
+    /// A file (created and empty) starts to arrive; `declared` is the length the sender
+    /// announced. Demuxers that seek to the end to learn the length (MP4 does) get it
+    /// without waiting.
+    pub fn new(declared: Option<u64>) -> Arrival {
+        Arrival {
+            shared: Arc::new(Shared {
+                declared,
+                ..Shared::default()
+            }),
+            finished: false,
+        }
+    }
+
+    /// The readers' side, to hand to the engine with the file.
+    pub fn handle(&self) -> Arriving {
+        Arriving {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// `n` more bytes are written (and visible to readers of the file).
     pub fn advance(&self, n: u64) {
         let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -138,10 +134,6 @@ impl Arrival {
         st.done = Some(result);
         drop(st);
         self.shared.changed.notify_all();
-        GROWING
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.path);
     }
 }
 
@@ -151,12 +143,35 @@ impl Drop for Arrival {
     }
 }
 
-fn lookup(path: &Path) -> Option<Arc<Shared>> {
-    GROWING
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(path)
-        .cloned()
+/// The readers' side of a file still arriving: how far it has arrived, and whether it
+/// ended well. Cheap to clone; every clone follows the same upload.
+#[derive(Debug, Clone)]
+pub struct Arriving {
+    shared: Arc<Shared>,
+}
+
+impl Arriving {
+    /// True while the upload goes on (it has neither completed nor failed).
+    pub fn is_arriving(&self) -> bool {
+        let st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.done.is_none()
+    }
+
+    /// Block until the upload has arrived whole; one that failed is an error.
+    pub fn wait_complete(&self) -> io::Result<()> {
+        self.shared.wait_done().map(|_| ())
+    }
+
+    /// A reader over `file` (the arriving file, opened) that follows the upload; what a
+    /// seek to the end does while the length is unknown is `unknown_end`'s choice.
+    pub fn reader(&self, file: File, unknown_end: UnknownEnd) -> GrowingReader {
+        GrowingReader {
+            file,
+            pos: 0,
+            shared: Arc::clone(&self.shared),
+            unknown_end,
+        }
+    }
 }
 
 /// What a seek relative to the end does while the length is not known yet (no declared
@@ -170,59 +185,8 @@ pub enum UnknownEnd {
     Fail,
 }
 
-/// What the engine reads an input through: bytes that can be read and sought, and what the
-/// demuxers ask about them besides. The back-end adapters wrap it in their own I/O types.
-pub trait ReadSeek: Read + Seek + Send + Sync {
-    /// Whether seeks work (a FIFO opened by path cannot seek).
-    fn is_seekable(&self) -> bool;
-    /// The whole length in bytes, when known (not while a file arrives).
-    fn byte_len(&self) -> Option<u64>;
-}
-
-impl ReadSeek for File {
-    fn is_seekable(&self) -> bool {
-        self.metadata().is_ok_and(|m| m.is_file())
-    }
-
-    fn byte_len(&self) -> Option<u64> {
-        self.metadata().ok().map(|m| m.len())
-    }
-}
-
-/// Open `path` for the engine: a plain file, or a reader that follows a file still arriving
-/// (a seek to its end waits for the length).
-pub fn open(path: &Path) -> io::Result<Box<dyn ReadSeek>> {
-    open_with(path, UnknownEnd::Wait)
-}
-
-/// [`open`], choosing what a seek to the end of a file of unknown length does.
-pub fn open_with(path: &Path, unknown_end: UnknownEnd) -> io::Result<Box<dyn ReadSeek>> {
-    let file = File::open(path)?;
-    match lookup(path) {
-        None => Ok(Box::new(file)),
-        Some(shared) => Ok(Box::new(GrowingReader {
-            file,
-            pos: 0,
-            shared,
-            unknown_end,
-        })),
-    }
-}
-
-/// Block until a registered `path` has arrived whole (at once for any other path).
-pub fn wait_complete(path: &Path) -> io::Result<()> {
-    match lookup(path) {
-        None => Ok(()),
-        Some(shared) => shared.wait_done().map(|_| ()),
-    }
-}
-
-/// True while `path` is still arriving.
-pub fn is_arriving(path: &Path) -> bool {
-    lookup(path).is_some()
-}
-
-struct GrowingReader {
+/// Reads a file while it arrives (see [`Arriving::reader`]).
+pub struct GrowingReader {
     file: File,
     pos: u64,
     shared: Arc<Shared>,
@@ -271,12 +235,9 @@ impl Seek for GrowingReader {
     }
 }
 
-impl ReadSeek for GrowingReader {
-    fn is_seekable(&self) -> bool {
-        true
-    }
-
-    fn byte_len(&self) -> Option<u64> {
+impl GrowingReader {
+    /// The whole length in bytes, once the upload has completed.
+    pub fn known_len(&self) -> Option<u64> {
         let st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
         // Unknown while arriving, even when declared: Symphonia's probe then skips its search
         // for trailing tags at the end of the file (a seek on `SeekFrom::End` still gets the
@@ -292,19 +253,27 @@ impl ReadSeek for GrowingReader {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::path::Path;
+
+    /// A reader over the file at `path` that follows `handle`'s upload.
+    fn open(handle: &Arriving, path: &Path, unknown_end: UnknownEnd) -> GrowingReader {
+        handle.reader(File::open(path).unwrap(), unknown_end)
+    }
 
     #[test]
     fn a_reader_follows_the_writer_and_sees_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in");
         let mut f = File::create(&path).unwrap();
-        let arrival = register(&path, None);
-        let mut r = open(&path).unwrap();
+        let arrival = Arrival::new(None);
+        let handle = arrival.handle();
+        let mut r = open(&handle, &path, UnknownEnd::Wait);
         let reader = std::thread::spawn(move || {
             let mut all = Vec::new();
             r.read_to_end(&mut all).unwrap();
             all
         });
+        assert!(handle.is_arriving());
         for i in 0..5u8 {
             f.write_all(&[i; 1000]).unwrap();
             arrival.advance(1000);
@@ -314,7 +283,8 @@ mod tests {
         let all = reader.join().unwrap();
         assert_eq!(all.len(), 5000);
         assert_eq!(all[4999], 4);
-        assert!(!is_arriving(&path), "finished files open plainly");
+        assert!(!handle.is_arriving(), "complete once finished");
+        assert!(handle.wait_complete().is_ok());
     }
 
     #[test]
@@ -322,13 +292,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in");
         let mut f = File::create(&path).unwrap();
-        let arrival = register(&path, None);
+        let arrival = Arrival::new(None);
+        let handle = arrival.handle();
         f.write_all(&[7; 100]).unwrap();
         arrival.advance(100);
-        let mut failing = open_with(&path, UnknownEnd::Fail).unwrap();
+        let mut failing = open(&handle, &path, UnknownEnd::Fail);
         let err = failing.seek(SeekFrom::End(0)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Unsupported);
-        let mut waiting = open(&path).unwrap();
+        assert_eq!(failing.known_len(), None);
+        let mut waiting = open(&handle, &path, UnknownEnd::Wait);
         let waiter = std::thread::spawn(move || waiting.seek(SeekFrom::End(0)).unwrap());
         std::thread::sleep(Duration::from_millis(50));
         assert!(!waiter.is_finished(), "waits for the last byte");
@@ -337,6 +309,7 @@ mod tests {
         arrival.finish(Ok(()));
         assert_eq!(waiter.join().unwrap(), 120);
         assert_eq!(failing.seek(SeekFrom::End(-20)).unwrap(), 100);
+        assert_eq!(failing.known_len(), Some(120));
         let mut tail = Vec::new();
         failing.read_to_end(&mut tail).unwrap();
         assert_eq!(tail, [8; 20]);
@@ -344,9 +317,11 @@ mod tests {
         // A declared length answers at once, in both modes.
         let path = dir.path().join("declared");
         File::create(&path).unwrap();
-        let _arrival = register(&path, Some(5000));
-        assert_eq!(open(&path).unwrap().seek(SeekFrom::End(0)).unwrap(), 5000);
-        let mut r = open_with(&path, UnknownEnd::Fail).unwrap();
+        let arrival = Arrival::new(Some(5000));
+        let handle = arrival.handle();
+        let mut r = open(&handle, &path, UnknownEnd::Wait);
+        assert_eq!(r.seek(SeekFrom::End(0)).unwrap(), 5000);
+        let mut r = open(&handle, &path, UnknownEnd::Fail);
         assert_eq!(r.seek(SeekFrom::End(0)).unwrap(), 5000);
     }
 
@@ -355,11 +330,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in");
         File::create(&path).unwrap();
-        let arrival = register(&path, None);
-        let mut r = open(&path).unwrap();
+        let arrival = Arrival::new(None);
+        let handle = arrival.handle();
+        let mut r = open(&handle, &path, UnknownEnd::Wait);
         drop(arrival);
         let mut buf = [0u8; 16];
         assert!(r.read(&mut buf).is_err());
-        assert!(wait_complete(&path).is_ok(), "unregistered once ended");
+        assert!(!handle.is_arriving(), "it has ended");
+        let err = handle.wait_complete().unwrap_err();
+        assert!(err.to_string().contains("abandoned"), "{err}");
     }
 }

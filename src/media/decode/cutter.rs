@@ -3,22 +3,21 @@
 //! neither; FFmpeg 5.1 drops the priming but keeps the padding).
 
 use std::ops::Range;
-use std::path::Path;
 
 use super::secs_to_frames;
-use crate::media::growing;
+use crate::media::input::Input;
 use crate::media::mp4::{self, TrackEdit};
 
-/// The edit of track `index` of the file at `path`, when it is an MP4 whose edit list this
-/// reader models.
-pub(crate) fn track_edit(path: &Path, index: usize) -> Option<TrackEdit> {
-    all_edits(path).and_then(|e| e.get(index).copied().flatten())
+/// The edit of track `index` of `input`, when it is an MP4 whose edit list this reader
+/// models.
+pub(crate) fn track_edit(input: &Input, index: usize) -> Option<TrackEdit> {
+    all_edits(input).and_then(|e| e.get(index).copied().flatten())
 }
 
-/// The edits of every track of the file at `path`, in track order (see
-/// [`mp4::read_track_edits`]).
-pub(crate) fn all_edits(path: &Path) -> Option<Vec<Option<TrackEdit>>> {
-    growing::open(path)
+/// The edits of every track of `input`, in track order (see [`mp4::read_track_edits`]).
+pub(crate) fn all_edits(input: &Input) -> Option<Vec<Option<TrackEdit>>> {
+    input
+        .open()
         .ok()
         .and_then(|mut f| mp4::read_track_edits(&mut f))
 }

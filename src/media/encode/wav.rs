@@ -1,11 +1,11 @@
 //! WAV output: 8/16/24/32-bit integer or 32-bit float.
 //!
 //! hound writes the header (format chunk, WAVE_FORMAT_EXTENSIBLE and channel mask where
-//! needed). The sample data is packed here, a block at a time, straight into a buffered
-//! file: hound's per-sample `write_sample` cost about 2.5 ns a sample, which made the writer
-//! thread the bottleneck of 24-bit jobs (a 60-minute stereo file is 345 M samples). At the
-//! end the RIFF and data chunk sizes in hound's header are filled in. RIFF sizes are 32-bit:
-//! an output that would pass 4 GiB is refused, never truncated.
+//! needed). The sample data is packed by [`WavPacker`], a block at a time, straight into a
+//! buffered file: hound's per-sample `write_sample` cost about 2.5 ns a sample, which made
+//! the writer thread the bottleneck of 24-bit jobs (a 60-minute stereo file is 345 M
+//! samples). At the end the RIFF and data chunk sizes in hound's header are filled in. RIFF
+//! sizes are 32-bit: an output that would pass 4 GiB is refused, never truncated.
 
 use std::fs::File;
 use std::io::{BufWriter, Cursor, Seek, SeekFrom, Write};
@@ -13,9 +13,9 @@ use std::path::Path;
 
 use hound::{SampleFormat, WavSpec, WavWriter};
 
-use super::{Packed, Packer, Sink};
+use super::pcm::WavPacker;
+use super::sink::{Packed, Packer, Sink};
 use crate::error::{Error, Result};
-use crate::media::dsp::Quantiser;
 
 /// RIFF sizes are u32; leave room for the header.
 pub(crate) const MAX_WAV_DATA_BYTES: u64 = u32::MAX as u64 - 1024;
@@ -32,58 +32,6 @@ pub(crate) struct WavSink {
     frames: u64,
     data_bytes: u64,
     max_data_bytes: u64,
-}
-
-/// Packs float samples as this WAV's sample data. Any thread can run a clone of it: the
-/// bytes depend only on the samples and their position (see [`Quantiser`]).
-#[derive(Clone)]
-pub(crate) struct WavPacker {
-    bits: u16,
-    float: bool,
-    quantiser: Quantiser,
-    ints: Vec<i32>,
-}
-
-impl WavPacker {
-    /// Append `block` (interleaved; its first sample at output sample `pos`) to `out` as
-    /// little-endian PCM.
-    pub(crate) fn pack(&mut self, block: &[f32], pos: u64, out: &mut Vec<u8>) {
-        if self.float {
-            out.reserve(block.len() * 4);
-            for &x in block {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-            return;
-        }
-        self.quantiser.quantise_block_at(block, pos, &mut self.ints);
-        let width = usize::from(self.bits / 8);
-        let at = out.len();
-        out.resize(at + self.ints.len() * width, 0);
-        let dst = &mut out[at..];
-        match width {
-            // 8-bit WAV is unsigned, centred on 128.
-            1 => {
-                for (o, &v) in dst.iter_mut().zip(&self.ints) {
-                    *o = (v + 128) as u8;
-                }
-            }
-            2 => {
-                for (o, &v) in dst.chunks_exact_mut(2).zip(&self.ints) {
-                    o.copy_from_slice(&(v as i16).to_le_bytes());
-                }
-            }
-            3 => {
-                for (o, &v) in dst.chunks_exact_mut(3).zip(&self.ints) {
-                    o.copy_from_slice(&v.to_le_bytes()[..3]);
-                }
-            }
-            _ => {
-                for (o, &v) in dst.chunks_exact_mut(4).zip(&self.ints) {
-                    o.copy_from_slice(&v.to_le_bytes());
-                }
-            }
-        }
-    }
 }
 
 fn werr(e: std::io::Error) -> Error {
@@ -135,12 +83,7 @@ impl WavSink {
             data_size_at,
             channels,
             frame_bytes: channels as u64 * u64::from(bits / 8),
-            packer: WavPacker {
-                bits,
-                float,
-                quantiser: Quantiser::new(bits, dither),
-                ints: Vec::new(),
-            },
+            packer: WavPacker::new(bits, float, dither),
             bytes: Vec::new(),
             frames: 0,
             data_bytes: 0,

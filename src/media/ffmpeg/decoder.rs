@@ -1,8 +1,6 @@
 //! Decoding one audio track with libavcodec, read through [`super::io`] (so also while the
 //! file arrives), as interleaved `f32` blocks.
 
-use std::path::Path;
-
 use ff::{codec, format, frame};
 use ffmpeg_next as ff;
 
@@ -14,6 +12,7 @@ use crate::media::decode::cutter::{self, EditCutter};
 use crate::media::decode::secs_to_frames;
 use crate::media::decode::tally::{DecodeTally, stated_secs};
 use crate::media::info::TrackInfo;
+use crate::media::input::Input;
 use crate::media::limits::Limits;
 
 pub(crate) struct FfmpegDecoder {
@@ -36,8 +35,8 @@ pub(crate) struct FfmpegDecoder {
 }
 
 impl FfmpegDecoder {
-    pub(crate) fn open(path: &Path, track: &TrackInfo, limits: &Limits) -> Result<Self> {
-        let Source { mut ictx, failure } = open_source(path)?;
+    pub(crate) fn open(input: &Input, track: &TrackInfo, limits: &Limits) -> Result<Self> {
+        let Source { mut ictx, failure } = open_source(input)?;
         let st = ictx
             .stream(track.index)
             .ok_or_else(|| Error::Internal("track vanished between probe and open".into()))?;
@@ -67,7 +66,7 @@ impl FfmpegDecoder {
             pcm_bits(id).or_else(|| is_lossless(id).then_some(track.bit_depth.unwrap_or(24)));
         discard_all_but(&mut ictx, stream_index);
         let rate = decoder.rate();
-        let edit = cutter::track_edit(path, track.index);
+        let edit = cutter::track_edit(input, track.index);
         let expected = stated_secs(&container(ictx.format().name()), track, edit.as_ref());
         Ok(FfmpegDecoder {
             ictx,
@@ -255,9 +254,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for source in [long_ts(dir.path()), fixture("webm_opus.webm")] {
             let name = source.display();
-            let (path, _file, arrival, _) = spool_head(&source, dir.path());
+            let (input, _file, arrival, _) = spool_head(&source, dir.path());
             let (tx, rx) = mpsc::channel();
-            let p = path.clone();
+            let p = input.clone();
             std::thread::spawn(move || {
                 let info = probe(&p).expect("probe while arriving");
                 let track = info.audio_tracks().next().cloned().expect("audio track");

@@ -13,11 +13,12 @@ use ffmpeg_next as ff;
 
 use super::{init, map_err};
 use crate::error::{Error, Result};
-use crate::media::growing::{self, UnknownEnd};
+use crate::media::growing::UnknownEnd;
+use crate::media::input::Input;
 
-/// Open `path` with libavformat (probed and with its stream info read).
-pub(crate) fn open_input(path: &Path) -> Result<format::context::Input> {
-    open_source(path).map(|s| s.ictx)
+/// Open `input` with libavformat (probed and with its stream info read).
+pub(crate) fn open_input(input: &Input) -> Result<format::context::Input> {
+    open_source(input).map(|s| s.ictx)
 }
 
 /// An opened input, and for a file still arriving the cell that says whether its upload
@@ -34,17 +35,23 @@ pub(crate) struct Source {
 /// Everything else keeps seeking (an MP4 `moov` or an AVI index at the end is waited for).
 const FRONT_TO_BACK: &[&str] = &["mpegts", "matroska,webm", "flv", "ogg"];
 
-/// Open `path` with libavformat; a file still arriving is read through [`ArrivingIo`].
-pub(crate) fn open_source(path: &Path) -> Result<Source> {
+/// Open `input` with libavformat; a file still arriving is read through [`ArrivingIo`].
+pub(crate) fn open_source(input: &Input) -> Result<Source> {
     init();
-    if !growing::is_arriving(path) {
+    let path = input.path();
+    if !input.is_arriving() {
+        // The file of an upload that failed is cut short: not an input to read.
+        input
+            .wait_complete()
+            .map_err(|e| Error::io("cannot read the input", e))?;
         let ictx = format::input(&path).map_err(|e| open_error(e, path))?;
         return Ok(Source {
             ictx,
             failure: None,
         });
     }
-    let reader = growing::open_with(path, UnknownEnd::Fail)
+    let reader = input
+        .open_with(UnknownEnd::Fail)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     let failure = SourceFailure::default();
     let mut io = format::context::StreamIo::from_read_seek(ArrivingIo {
@@ -172,6 +179,7 @@ fn libc_enoent() -> i32 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::media::growing::Arrival;
     use std::fs::File;
     use std::io::Write;
     use std::path::PathBuf;
@@ -221,20 +229,18 @@ pub(crate) mod tests {
         out
     }
 
-    /// A registered spool file holding the first three quarters of `source`.
-    pub(crate) fn spool_head(
-        source: &Path,
-        dir: &Path,
-    ) -> (PathBuf, File, growing::Arrival, Vec<u8>) {
+    /// A spool file still arriving that holds the first three quarters of `source`: the
+    /// engine's input, the file to write the rest to, and the upload to report it to.
+    pub(crate) fn spool_head(source: &Path, dir: &Path) -> (Input, File, Arrival, Vec<u8>) {
         let data = std::fs::read(source).unwrap();
         let name = source.file_name().unwrap().to_string_lossy();
         let path = dir.join(format!("{name}.incoming"));
         let mut file = File::create(&path).unwrap();
-        let arrival = growing::register(&path, Some(data.len() as u64));
+        let arrival = Arrival::new(Some(data.len() as u64));
         let head = data.len() * 3 / 4;
         file.write_all(&data[..head]).unwrap();
         arrival.advance(head as u64);
-        (path, file, arrival, data)
+        (Input::arriving(path, arrival.handle()), file, arrival, data)
     }
 
     /// libavformat reads a file still arriving through the AVIO reader: it opens it and
@@ -251,10 +257,10 @@ pub(crate) mod tests {
         ];
         for source in sources {
             let name = source.display();
-            let (path, mut file, arrival, data) = spool_head(&source, dir.path());
+            let (input, mut file, arrival, data) = spool_head(&source, dir.path());
             let head = data.len() * 3 / 4;
             let (first_packet, seen) = mpsc::channel();
-            let p = path.clone();
+            let p = input.clone();
             let reader = std::thread::spawn(move || {
                 let mut src = open_source(&p).expect("open while arriving");
                 let packets = read_packets(&mut src.ictx, || {
@@ -280,8 +286,8 @@ pub(crate) mod tests {
     #[test]
     fn the_avio_size_is_declared_or_unknown_until_complete() {
         let dir = tempfile::tempdir().unwrap();
-        let size = |path: &Path| {
-            let reader = growing::open_with(path, UnknownEnd::Fail).unwrap();
+        let size = |input: &Input| {
+            let reader = input.open_with(UnknownEnd::Fail).unwrap();
             let mut io = format::context::StreamIo::from_read_seek(ArrivingIo {
                 inner: reader,
                 failure: SourceFailure::default(),
@@ -293,14 +299,15 @@ pub(crate) mod tests {
         for declared in [Some(5000), None] {
             let path = dir.path().join(format!("in-{declared:?}"));
             let mut file = File::create(&path).unwrap();
-            let arrival = growing::register(&path, declared);
+            let arrival = Arrival::new(declared);
+            let input = Input::arriving(&path, arrival.handle());
             file.write_all(&[0u8; 1000]).unwrap();
             arrival.advance(1000);
             match declared {
-                Some(n) => assert_eq!(size(&path), n as i64),
-                None => assert!(size(&path) < 0, "unknown while arriving"),
+                Some(n) => assert_eq!(size(&input), n as i64),
+                None => assert!(size(&input) < 0, "unknown while arriving"),
             }
-            let reader = growing::open_with(&path, UnknownEnd::Fail).unwrap();
+            let reader = input.open_with(UnknownEnd::Fail).unwrap();
             arrival.finish(Ok(()));
             let mut io = format::context::StreamIo::from_read_seek(ArrivingIo {
                 inner: reader,

@@ -11,6 +11,7 @@ use super::{discard_all_but, init, map_err, raw_fields};
 use crate::error::{Error, Result};
 use crate::media::dsp::Quantiser;
 use crate::media::encode::{Packed, Packer, Sink};
+use crate::media::input::Input;
 
 /// Which encoder a [`M4aSink`] runs.
 #[derive(Debug, Clone, Copy)]
@@ -294,7 +295,7 @@ pub(crate) struct CopyReport {
 /// Copy the packets of audio stream `stream_index` of `input` into an M4A at `output`,
 /// untouched: same bytes, same timestamps (so the muxer writes the same priming edit).
 pub(crate) fn copy_audio(
-    input: &Path,
+    input: &Input,
     stream_index: usize,
     output: &Path,
     max_bytes: u64,

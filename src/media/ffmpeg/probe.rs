@@ -1,8 +1,6 @@
 //! Listing a file with libavformat: its container and tracks, with MP4 edit lists applied
 //! to the tracks' starts and durations.
 
-use std::path::Path;
-
 use ff::{codec, media};
 use ffmpeg_next as ff;
 
@@ -13,13 +11,14 @@ use crate::media::decode::cutter;
 use crate::media::info::{
     AacProfile, Container, EngineKind, ProbeInfo, TrackInfo, TrackKind, layout_name,
 };
+use crate::media::input::Input;
 
 /// Probe with libavformat.
-pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
-    let ictx = open_input(path)?;
+pub(crate) fn probe(input: &Input) -> Result<ProbeInfo> {
+    let ictx = open_input(input)?;
     let container = container(ictx.format().name());
     let edits = if container == Container::Mp4 {
-        cutter::all_edits(path)
+        cutter::all_edits(input)
     } else {
         None
     };

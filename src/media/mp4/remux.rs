@@ -20,6 +20,7 @@ use super::tables::{
     EditList, chunk_ranges, edit_list, is_audio, is_fragmented, sample_sizes, track_duration,
 };
 use crate::error::{Error, Result};
+use crate::media::input::Input;
 
 /// What the copy wrote.
 #[derive(Debug, Clone)]
@@ -31,17 +32,18 @@ pub(crate) struct NativeCopy {
 /// Copy audio track `stream_index` (container order) of the MP4/MOV `input` into `output`.
 /// `Ok(None)`: this file needs the FFmpeg path.
 pub(crate) fn copy_track(
-    input: &Path,
+    input: &Input,
     stream_index: usize,
     output: &Path,
     max_bytes: u64,
 ) -> Result<Option<NativeCopy>> {
     // The copy reads chunks from all over the file with copy_file_range: an upload still
     // arriving is copied once it is whole (decoding, unlike copying, starts earlier).
-    crate::media::growing::wait_complete(input)
+    input
+        .wait_complete()
         .map_err(|e| Error::io("the upload failed before the copy could start", e))?;
-    let mut src =
-        File::open(input).map_err(|e| Error::io(format!("cannot read {}", input.display()), e))?;
+    let mut src = File::open(input.path())
+        .map_err(|e| Error::io(format!("cannot read {}", input.path().display()), e))?;
     let src_len = src
         .seek(SeekFrom::End(0))
         .map_err(|e| Error::io("cannot read the input", e))?;

@@ -43,7 +43,7 @@ pub(crate) fn cannot_decode(container: &Container, track: &TrackInfo) -> Option<
     if track.codec == "aac" {
         // Symphonia decodes AAC-LC only; HE-AAC is usually signalled implicitly by a low
         // core rate, where Symphonia would silently give half-rate audio without SBR.
-        match track.aac_profile() {
+        match AacProfile::of(track) {
             Some(AacProfile::Lc) if track.sample_rate.unwrap_or(0) > 24_000 => {}
             Some(AacProfile::Lc) => {
                 return Some("AAC at a core rate <= 24 kHz may carry implicit SBR (HE-AAC)".into());

@@ -2,8 +2,6 @@
 //! for a long MP4/AAC track, the [`ParallelDecoder`], and contains Symphonia's panics in
 //! both.
 
-use std::path::Path;
-
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
@@ -17,6 +15,7 @@ use crate::media::decode::Decoder;
 use crate::media::decode::cutter::{self, EditCutter};
 use crate::media::decode::tally::{DecodeTally, stated_secs};
 use crate::media::info::{Container, TrackInfo};
+use crate::media::input::Input;
 use crate::media::limits::Limits;
 use crate::media::mp4::TrackEdit;
 
@@ -25,10 +24,10 @@ const PARALLEL_MIN_SECS: f64 = 60.0;
 /// Length of one parallel decoding segment.
 const PARALLEL_SEGMENT_SECS: f64 = 10.0;
 
-/// A decoder on `track` of the file at `path` (which the probe found to be a `container`),
-/// every call into Symphonia contained.
+/// A decoder on `track` of `input` (which the probe found to be a `container`), every call
+/// into Symphonia contained.
 pub(crate) fn open(
-    path: &Path,
+    input: &Input,
     container: &Container,
     track: &TrackInfo,
     limits: &Limits,
@@ -40,14 +39,14 @@ pub(crate) fn open(
         Ok(
             if threads > 1 && parallel::suitable(container, track, PARALLEL_MIN_SECS) {
                 Box::new(ParallelDecoder::open(
-                    path,
+                    input,
                     track,
                     limits,
                     threads,
                     PARALLEL_SEGMENT_SECS,
                 )?) as Box<dyn Decoder>
             } else {
-                Box::new(SymphoniaDecoder::open(path, track, limits)?)
+                Box::new(SymphoniaDecoder::open(input, track, limits)?)
             },
         )
     })?;
@@ -70,8 +69,8 @@ pub(crate) struct SymphoniaDecoder {
 }
 
 impl SymphoniaDecoder {
-    pub(crate) fn open(path: &Path, track: &TrackInfo, limits: &Limits) -> Result<Self> {
-        let reader = open_reader(path)?;
+    pub(crate) fn open(input: &Input, track: &TrackInfo, limits: &Limits) -> Result<Self> {
+        let reader = open_reader(input)?;
         let st = reader
             .tracks()
             .get(track.index)
@@ -104,7 +103,7 @@ impl SymphoniaDecoder {
         } else {
             params.bits_per_sample.or(track.bit_depth)
         };
-        let edit = cutter::track_edit(path, track.index);
+        let edit = cutter::track_edit(input, track.index);
         let expected = stated_secs(
             &container(reader.format_info().short_name),
             track,
@@ -212,10 +211,10 @@ impl Decoder for SymphoniaDecoder {
 mod tests {
     use super::*;
     use crate::media::decode::symphonia::probe::probe;
-    use crate::media::growing;
+    use crate::media::growing::Arrival;
     use std::fs::File;
     use std::io::Write;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -243,12 +242,12 @@ mod tests {
             let data = std::fs::read(fixture(name)).unwrap();
             let path = dir.path().join(name);
             let mut file = File::create(&path).unwrap();
-            let arrival = growing::register(&path, Some(data.len() as u64));
+            let arrival = Arrival::new(Some(data.len() as u64));
             let head = data.len() * 3 / 4;
             file.write_all(&data[..head]).unwrap();
             arrival.advance(head as u64);
             let (tx, rx) = mpsc::channel();
-            let p = path.clone();
+            let p = Input::arriving(&path, arrival.handle());
             let reader = std::thread::spawn(move || {
                 let info = probe(&p).expect("probe while arriving");
                 let track = info.audio_tracks().next().cloned().expect("audio");
@@ -266,10 +265,10 @@ mod tests {
             arrival.advance((data.len() - head) as u64);
             arrival.finish(Ok(()));
             let streamed = reader.join().unwrap();
-            let info = probe(&fixture(name)).unwrap();
+            let whole = Input::file(fixture(name));
+            let info = probe(&whole).unwrap();
             let track = info.audio_tracks().next().cloned().unwrap();
-            let mut dec =
-                SymphoniaDecoder::open(&fixture(name), &track, &Limits::default()).unwrap();
+            let mut dec = SymphoniaDecoder::open(&whole, &track, &Limits::default()).unwrap();
             assert_eq!(
                 streamed,
                 drain(&mut dec).len(),
@@ -281,16 +280,18 @@ mod tests {
     /// The serial decode of the first audio track of `path`, and the parallel one with
     /// several thread counts and segment lengths.
     fn decode_both(path: &Path) -> Vec<(String, Vec<f32>, Vec<f32>)> {
-        let info = probe(path).unwrap();
+        let input = Input::from(path);
+        let info = probe(&input).unwrap();
         let track = info.audio_tracks().next().unwrap().clone();
         let limits = Limits::default();
-        let serial = drain(&mut SymphoniaDecoder::open(path, &track, &limits).unwrap());
+        let serial = drain(&mut SymphoniaDecoder::open(&input, &track, &limits).unwrap());
         assert!(serial.len() > 400_000);
         [(2, 1.0), (3, 0.7), (2, 4.3)]
             .into_iter()
             .map(|(threads, seg)| {
-                let par =
-                    drain(&mut ParallelDecoder::open(path, &track, &limits, threads, seg).unwrap());
+                let par = drain(
+                    &mut ParallelDecoder::open(&input, &track, &limits, threads, seg).unwrap(),
+                );
                 (
                     format!("{threads} threads, {seg} s segments"),
                     serial.clone(),
@@ -380,8 +381,13 @@ mod tests {
     #[test]
     fn parallel_and_serial_refuse_a_corrupt_stream_alike() {
         let dir = tempfile::tempdir().unwrap();
-        let path = aac_with_refused_tail(dir.path(), 0.3);
-        let track = probe(&path).unwrap().audio_tracks().next().unwrap().clone();
+        let input = Input::file(aac_with_refused_tail(dir.path(), 0.3));
+        let track = probe(&input)
+            .unwrap()
+            .audio_tracks()
+            .next()
+            .unwrap()
+            .clone();
         let limits = Limits::default();
         let run = |mut d: Box<dyn Decoder>| loop {
             match d.next_block() {
@@ -391,7 +397,7 @@ mod tests {
             }
         };
         let serial = run(Box::new(
-            SymphoniaDecoder::open(&path, &track, &limits).unwrap(),
+            SymphoniaDecoder::open(&input, &track, &limits).unwrap(),
         ))
         .expect_err("the serial decoder refuses the stream");
         assert!(
@@ -399,7 +405,7 @@ mod tests {
             "{serial}"
         );
         for (threads, seg) in [(2, 1.0), (3, 0.7)] {
-            let par = ParallelDecoder::open(&path, &track, &limits, threads, seg).unwrap();
+            let par = ParallelDecoder::open(&input, &track, &limits, threads, seg).unwrap();
             let par = run(Box::new(par)).expect_err("the parallel decoder refuses it too");
             assert_eq!(par.code(), serial.code(), "{threads} threads: {par}");
             assert!(

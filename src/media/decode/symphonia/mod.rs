@@ -12,7 +12,6 @@ mod parallel;
 pub(crate) mod probe;
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 
 use symphonia::core::codecs::audio::AudioCodecId;
 use symphonia::core::codecs::audio::well_known as ac;
@@ -24,8 +23,8 @@ use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::error::{Error, Result};
-use crate::media::growing::{self, ReadSeek};
 use crate::media::info::Container;
+use crate::media::input::{Input, ReadSeek};
 
 /// The engine's input as Symphonia's byte source.
 struct Source(Box<dyn ReadSeek>);
@@ -52,16 +51,17 @@ impl MediaSource for Source {
     }
 }
 
-/// Symphonia's reader for the file at `path`, its format probed.
-fn open_reader(path: &Path) -> Result<Box<dyn FormatReader + 'static>> {
-    let file =
-        growing::open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+/// Symphonia's reader for `input`, its format probed.
+fn open_reader(input: &Input) -> Result<Box<dyn FormatReader + 'static>> {
+    let path = input.path();
+    let file = input
+        .open()
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     // Symphonia's Matroska reader, given a seekable source, follows the SeekHead to every
     // element it lists before the first packet: the Cues and Tags that muxers write at the
     // end. It needs none of them to demux (they serve seeking and metadata), so a file still
     // arriving is handed over unseekable and is read front to back as its bytes land.
-    let source: Box<dyn MediaSource> = if growing::is_arriving(path) && head(path, 4) == EBML_MAGIC
-    {
+    let source: Box<dyn MediaSource> = if input.is_arriving() && head(input, 4) == EBML_MAGIC {
         Box::new(ReadOnlySource::new(file))
     } else {
         Box::new(Source(file))
@@ -84,11 +84,11 @@ fn open_reader(path: &Path) -> Result<Box<dyn FormatReader + 'static>> {
 /// The EBML header's ID, which every Matroska/WebM file starts with.
 const EBML_MAGIC: &[u8] = &[0x1A, 0x45, 0xDF, 0xA3];
 
-/// Up to `n` bytes from the start of `path` (fewer when the file is shorter); a file still
+/// Up to `n` bytes from the start of `input` (fewer when the file is shorter); a file still
 /// arriving is waited for.
-fn head(path: &Path, n: usize) -> Vec<u8> {
+fn head(input: &Input, n: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(n);
-    if let Ok(f) = growing::open(path) {
+    if let Ok(f) = input.open() {
         let _ = f.take(n as u64).read_to_end(&mut buf);
     }
     buf

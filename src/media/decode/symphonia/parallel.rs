@@ -7,7 +7,6 @@
 //! reported in order, so the consumer's [`DecodeTally`] sees what the serial decoder's sees.
 //! Memory is bounded: each worker runs at most about one segment ahead of the consumer.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -25,6 +24,7 @@ use crate::media::decode::Decoder;
 use crate::media::decode::cutter::{self, EditCutter};
 use crate::media::decode::tally::{DecodeTally, stated_secs};
 use crate::media::info::{Container, TrackInfo};
+use crate::media::input::Input;
 use crate::media::limits::Limits;
 use crate::media::mp4::TrackEdit;
 
@@ -79,13 +79,13 @@ pub(crate) struct ParallelDecoder {
 
 impl ParallelDecoder {
     pub(crate) fn open(
-        path: &Path,
+        input: &Input,
         track: &TrackInfo,
         limits: &Limits,
         threads: usize,
         segment_secs: f64,
     ) -> Result<Self> {
-        let reader = open_reader(path)?;
+        let reader = open_reader(input)?;
         let st = reader
             .tracks()
             .get(track.index)
@@ -114,7 +114,7 @@ impl ParallelDecoder {
             .unwrap_or(1)
             .max(1);
         let preroll_ts = PREROLL_PACKETS * 1024 * ticks / i64::from(rate);
-        let edit = cutter::track_edit(path, track.index);
+        let edit = cutter::track_edit(input, track.index);
         let expected_secs = stated_secs(&Container::Mp4, track, edit.as_ref());
         let threads = threads.clamp(1, segments);
         let stop = Arc::new(AtomicBool::new(false));
@@ -128,7 +128,7 @@ impl ParallelDecoder {
             let (spent_tx, spent_rx) = channel();
             spent.push(spent_tx);
             let job = Worker {
-                path: path.to_path_buf(),
+                input: input.clone(),
                 track_index: track.index,
                 seg_ts,
                 preroll_ts,
@@ -174,7 +174,7 @@ impl Drop for ParallelDecoder {
 }
 
 struct Worker {
-    path: PathBuf,
+    input: Input,
     track_index: usize,
     seg_ts: i64,
     preroll_ts: i64,
@@ -189,7 +189,7 @@ impl Worker {
         // One reader and one decoder per worker, reused across its segments: opening a
         // reader parses the whole sample table, too costly to repeat per segment.
         let setup = (|| -> Result<_> {
-            let reader = open_reader(&self.path)?;
+            let reader = open_reader(&self.input)?;
             let st = &reader.tracks()[self.track_index];
             let track_id = st.id;
             let Some(CodecParameters::Audio(params)) = st.codec_params.clone() else {

@@ -3,7 +3,6 @@
 //! depths, channel counts only the bitstream states).
 
 use std::io::Read;
-use std::path::Path;
 
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
@@ -13,28 +12,29 @@ use symphonia::core::formats::{FormatReader, Track};
 use super::{audio_codec_name, contain, container, head, is_lossy, open_reader, video_codec_name};
 use crate::error::{Error, Result};
 use crate::media::decode::cutter;
-use crate::media::growing;
 use crate::media::info::{
     AacProfile, Container, EngineKind, ProbeInfo, TrackInfo, TrackKind, layout_name,
 };
+use crate::media::input::Input;
 use crate::media::mp4;
 
 /// Probe with Symphonia, with a panic on malformed input turned into `invalid_media`. Fails
 /// when Symphonia does not recognise the container.
-pub(crate) fn probe(path: &Path) -> Result<ProbeInfo> {
-    let mut info = contain::contain("the Symphonia demuxer", || probe_file(path))?;
-    fill_mp4_languages(&mut info, path);
+pub(crate) fn probe(input: &Input) -> Result<ProbeInfo> {
+    let mut info = contain::contain("the Symphonia demuxer", || probe_file(input))?;
+    fill_mp4_languages(&mut info, input);
     Ok(info)
 }
 
 /// Fill the languages of MP4/MOV tracks that the reader left empty from the `mdhd` boxes:
 /// Symphonia does not report them (FFmpeg does). Selection by `--language` reads the same
 /// data, so both back ends select the same track.
-fn fill_mp4_languages(info: &mut ProbeInfo, path: &Path) {
+fn fill_mp4_languages(info: &mut ProbeInfo, input: &Input) {
     if info.container != Container::Mp4 || info.tracks.iter().all(|t| t.language.is_some()) {
         return;
     }
-    let Some(languages) = growing::open(path)
+    let Some(languages) = input
+        .open()
         .ok()
         .and_then(|mut f| mp4::read_track_languages(&mut f))
     else {
@@ -47,24 +47,25 @@ fn fill_mp4_languages(info: &mut ProbeInfo, path: &Path) {
     }
 }
 
-fn probe_file(path: &Path) -> Result<ProbeInfo> {
-    if let Some(name) = foreign_container(&head(path, 392)) {
+fn probe_file(input: &Input) -> Result<ProbeInfo> {
+    if let Some(name) = foreign_container(&head(input, 392)) {
         return Err(Error::UnsupportedFormat(format!(
             "Symphonia has no {name} demuxer"
         )));
     }
-    let mut reader = open_reader(path)?;
+    let mut reader = open_reader(input)?;
     let container = container(reader.format_info().short_name);
     // Symphonia's probe scans forward for a known marker; a raw MPEG-audio or ADTS match
     // deep inside some other container (MPEG-TS, AVI) is not that container.
-    if matches!(container, Container::Mp3 | Container::Adts) && !starts_like_elementary_stream(path)
+    if matches!(container, Container::Mp3 | Container::Adts)
+        && !starts_like_elementary_stream(input)
     {
         return Err(Error::UnsupportedFormat(format!(
             "{container} sync found past the start of the file"
         )));
     }
     let edits = if container == Container::Mp4 {
-        cutter::all_edits(path)
+        cutter::all_edits(input)
     } else {
         None
     };
@@ -111,7 +112,7 @@ fn probe_file(path: &Path) -> Result<ProbeInfo> {
                 }
                 if p.codec == ac::CODEC_ID_AAC {
                     let profile = if container == Container::Adts {
-                        adts_profile(path)
+                        adts_profile(input)
                     } else {
                         p.extra_data.as_deref().and_then(AacProfile::from_asc)
                     };
@@ -130,11 +131,12 @@ fn probe_file(path: &Path) -> Result<ProbeInfo> {
     fill_from_first_packet(&mut reader, &mut tracks);
     if container == Container::Mp4
         && tracks.iter().any(|t| t.duration.is_none())
-        && !growing::is_arriving(path)
+        && !input.is_arriving()
     {
         // Fragmented MP4: the moov has no samples; the fragments say how long each track is.
         // Walking them needs the whole file: while it arrives the length stays unknown.
-        let frag = growing::open(path)
+        let frag = input
+            .open()
             .ok()
             .and_then(|mut f| mp4::fragmented_durations(&mut f));
         for (t, d) in tracks.iter_mut().zip(frag.unwrap_or_default()) {
@@ -246,9 +248,9 @@ fn fill_from_first_packet(reader: &mut Box<dyn FormatReader + 'static>, tracks: 
 
 /// Profile from the first ADTS header (2-bit profile field: object type - 1). HE-AAC in
 /// ADTS is signalled implicitly, which `caps::cannot_decode` guards by the core rate.
-fn adts_profile(path: &Path) -> Option<AacProfile> {
+fn adts_profile(input: &Input) -> Option<AacProfile> {
     let mut head = [0u8; 7];
-    growing::open(path).ok()?.read_exact(&mut head).ok()?;
+    input.open().ok()?.read_exact(&mut head).ok()?;
     if head[0] != 0xFF || head[1] & 0xF0 != 0xF0 {
         return None;
     }
@@ -269,9 +271,9 @@ fn alac_bit_depth(cookie: &[u8]) -> Option<u32> {
         .filter(|&b| (8..=32).contains(&b))
 }
 
-fn starts_like_elementary_stream(path: &Path) -> bool {
+fn starts_like_elementary_stream(input: &Input) -> bool {
     let mut head = [0u8; 3];
-    let Ok(mut f) = growing::open(path) else {
+    let Ok(mut f) = input.open() else {
         return false;
     };
     if f.read_exact(&mut head).is_err() {
@@ -283,7 +285,7 @@ fn starts_like_elementary_stream(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -306,7 +308,7 @@ mod tests {
             assert_eq!(foreign_container(&head(ours)), None, "{ours}");
         }
         assert!(matches!(
-            probe(&fixture("ts_aac.ts")),
+            probe(&fixture("ts_aac.ts").into()),
             Err(Error::UnsupportedFormat(_))
         ));
     }
