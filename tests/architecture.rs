@@ -6,6 +6,9 @@
 //! target, following `pub use` re-exports, so `use crate::media::Limits` counts as a use of
 //! `media/limits.rs`, not of `media/mod.rs`. The result is a graph of files; the tests
 //! below check its edges against the layers and look for cycles.
+//!
+//! One file (about 570 lines) on purpose: the reader, the resolver and the checks are one
+//! tool, and its own test (on a tree it writes) sits beside them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

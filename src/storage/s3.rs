@@ -4,6 +4,10 @@
 //! Uploads under [`SINGLE_PUT_MAX`] are one `PutObject`; larger ones are a multipart upload
 //! whose parts are read from the file one by one (a few in flight), and which is aborted on
 //! any failure or when the caller gives up, so no half object or orphan upload is left behind.
+//!
+//! One idea, one file (about 550 lines): every method is one S3 call with its retries and
+//! its error mapping, and they share the client and the key prefix; tus parts are apart in
+//! `s3/parts.rs`.
 
 use std::path::Path;
 use std::time::Duration;
