@@ -1,7 +1,7 @@
 //! What the integration tests share, one idea per file: fixtures and their manifest,
 //! running the `audiotap` binary and the ffmpeg reference, WAV reading and signal
-//! comparison, the real server under test and HTTP helpers, loopback servers, and the
-//! outside servers (PostgreSQL, S3) some suites need.
+//! comparison, the real server under test and HTTP helpers, loopback servers (a Range file
+//! server among them), and the outside servers (PostgreSQL, S3) some suites need.
 //!
 //! Each test binary (`tests/cli`, `tests/service`, `tests/net`) includes this module with
 //! `#[path = "../support/mod.rs"] mod support;` and uses `support::*`.
@@ -20,6 +20,7 @@ mod http;
 mod json;
 mod loopback;
 pub mod pg;
+mod range_server;
 mod reference;
 mod run;
 pub mod s3;
@@ -32,6 +33,7 @@ pub use fixtures::*;
 pub use http::*;
 pub use json::*;
 pub use loopback::*;
+pub use range_server::*;
 pub use reference::*;
 pub use run::*;
 pub use server::*;

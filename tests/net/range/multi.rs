@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use super::server::{Multi, RangeServer, range_server, range_server_with};
 use super::{assert_same_output, fetch_to, heavy_mp4, multi_range_requests};
 use crate::support::*;
 
@@ -15,8 +14,8 @@ fn assert_ranges_match(server: &RangeServer, data: &[u8], spool: &Path) {
         data.len(),
         "the spool file has the source's size"
     );
-    for ranges in server.log.lock().unwrap().iter() {
-        for &(a, b) in ranges {
+    for ranges in server.ranges_asked() {
+        for (a, b) in ranges {
             let (a, b) = (a as usize, b as usize);
             assert!(got[a..=b] == data[a..=b], "bytes {a}-{b} differ");
         }
