@@ -63,7 +63,7 @@ async fn submit(srv: &TestServer, i: usize, hook: &str) -> (String, bool) {
     } else {
         bad_bytes("random.bin")
     };
-    let (ct, body) = multipart(&[
+    let parts = [
         Part::file("file", &format!("v{i}.mp4"), "video/mp4", file),
         Part::text(
             "options",
@@ -72,13 +72,8 @@ async fn submit(srv: &TestServer, i: usize, hook: &str) -> (String, bool) {
                     "webhook_url": hook, "metadata": {"i": i}})
             .to_string(),
         ),
-    ]);
-    let r = send(
-        srv.post_req("/v1/jobs")
-            .header("content-type", ct)
-            .body(body),
-    )
-    .await;
+    ];
+    let r = srv.create_multipart("/v1/jobs", &parts).await;
     r.expect_status(202);
     (job_id(&r.json()), good)
 }

@@ -160,20 +160,15 @@ async fn webhook_receiver_down_for_a_while_then_deliveries_resume() {
             .env("AUDIOTAP_WEBHOOK_BACKOFF_MAX_MS", "300"),
     )
     .await;
-    let (ct, body) = multipart(&[
+    let parts = [
         Part::file("file", "a.mp4", "video/mp4", media_bytes(MP4)),
         Part::text(
             "options",
             "application/json",
             &json!({"webhook_url": format!("http://127.0.0.1:{port}/hook")}).to_string(),
         ),
-    ]);
-    let r = send(
-        srv.post_req("/v1/jobs")
-            .header("content-type", ct)
-            .body(body),
-    )
-    .await;
+    ];
+    let r = srv.create_multipart("/v1/jobs", &parts).await;
     r.expect_status(202);
     let id = job_id(&r.json());
     srv.wait_status(&id, "succeeded").await;

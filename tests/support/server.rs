@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::http::{Resp, send};
+use super::http::{Part, Resp, multipart, send};
 use super::json::job_id;
 use super::pg;
 use super::run::bin;
@@ -297,6 +297,12 @@ impl TestServer {
                 .body(body),
         )
         .await
+    }
+
+    /// `POST path` with a `multipart/form-data` body of `parts`.
+    pub async fn create_multipart(&self, path_and_query: &str, parts: &[Part]) -> Resp {
+        let (content_type, body) = multipart(parts);
+        self.create_raw(path_and_query, body, &content_type).await
     }
 
     /// `POST /v1/jobs` with a JSON body.

@@ -217,7 +217,7 @@ async fn output_downloads_whole_or_by_range() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_upload_extracts_to_m4a() {
     let srv = TestServer::start(ServerConfig::new()).await;
-    let (ct, body) = multipart(&[
+    let parts = [
         Part::file(
             "file",
             "mkv_vorbis.mkv",
@@ -229,13 +229,8 @@ async fn multipart_upload_extracts_to_m4a() {
             "application/json",
             r#"{"output":{"format":"m4a"},"metadata":{"customer":"x"}}"#,
         ),
-    ]);
-    let r = send(
-        srv.post_req("/v1/jobs")
-            .header("content-type", ct)
-            .body(body),
-    )
-    .await;
+    ];
+    let r = srv.create_multipart("/v1/jobs", &parts).await;
     r.expect_status(202);
     assert!(r.header("location").is_some(), "202 without Location");
     let id = job_id(&r.json());
@@ -274,17 +269,12 @@ async fn multipart_upload_extracts_to_m4a() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_without_a_file_part_is_refused() {
     let srv = TestServer::start(ServerConfig::new()).await;
-    let (ct, body) = multipart(&[Part::text(
+    let parts = [Part::text(
         "options",
         "application/json",
         r#"{"output":{"format":"wav"}}"#,
-    )]);
-    let r = send(
-        srv.post_req("/v1/jobs")
-            .header("content-type", ct)
-            .body(body),
-    )
-    .await;
+    )];
+    let r = srv.create_multipart("/v1/jobs", &parts).await;
     r.expect_problem(400, Some("invalid_request"));
 }
 
