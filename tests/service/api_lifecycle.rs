@@ -16,11 +16,9 @@ async fn sigterm_requeues_the_running_job_and_the_next_process_finishes_it() {
     let mut srv =
         TestServer::start(ServerConfig::new().env("AUDIOTAP_SHUTDOWN_GRACE_SECS", "0")).await;
     let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(4)).await;
-    let r = srv
-        .create_json(&json!({"source": {"url": slow.url()}}))
+    let id = srv
+        .submit_json(&json!({"source": {"url": slow.url()}}))
         .await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
     let deadline = Instant::now() + Duration::from_secs(10);
     while slow.hits() == 0 {
         assert!(Instant::now() < deadline, "the job never asked the source");
@@ -101,11 +99,9 @@ async fn a_full_queue_answers_503_with_retry_after() {
     )
     .await;
     let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(3)).await;
-    let first = srv
-        .create_json(&json!({"source": {"url": slow.url()}}))
+    let first_id = srv
+        .submit_json(&json!({"source": {"url": slow.url()}}))
         .await;
-    first.expect_status(202);
-    let first_id = job_id(&first.json());
     srv.wait_job(&first_id, "running", |j| j["status"] == "running")
         .await;
     srv.create_json(&json!({"source": {"url": slow.url()}}))

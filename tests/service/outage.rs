@@ -257,11 +257,9 @@ async fn a_source_dropping_mid_transfer_fails_cleanly_with_a_stable_code() {
     let (addr, hits) = truncating_source(media_bytes(MP4)).await;
     let srv = TestServer::start(ServerConfig::new()).await;
     let url = format!("http://{addr}/v.mp4");
-    let r = srv
-        .create_json(&json!({"source": {"url": url}, "output": {"format": "wav"}}))
+    let id = srv
+        .submit_json(&json!({"source": {"url": url}, "output": {"format": "wav"}}))
         .await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
     let job = srv.wait_status(&id, "failed").await;
     assert_eq!(job["error"]["code"], "source_unreachable", "{job:#}");
     assert!(job["output"].is_null());

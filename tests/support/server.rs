@@ -315,6 +315,13 @@ impl TestServer {
         .await
     }
 
+    /// Create a job from a JSON body and return its id (asserting 202).
+    pub async fn submit_json(&self, body: &Value) -> String {
+        let r = self.create_json(body).await;
+        r.expect_status(202);
+        job_id(&r.json())
+    }
+
     /// Create a job from a raw body and return its id (asserting 202).
     pub async fn submit_raw(&self, query: &str, body: Vec<u8>) -> String {
         let r = self

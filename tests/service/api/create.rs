@@ -287,9 +287,7 @@ async fn url_source_with_codec_copy_copies_the_aac() {
     let srv = TestServer::start(ServerConfig::new()).await;
     let src = MediaSource::start(media_bytes(MP4), Duration::ZERO).await;
     let req = json!({"source": {"url": src.url()}, "output": {"format": "m4a", "codec": "copy"}});
-    let r = srv.create_json(&req).await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
+    let id = srv.submit_json(&req).await;
     let job = srv.wait_status(&id, "succeeded").await;
     assert_eq!(job["source"]["kind"], "url");
     assert_eq!(
@@ -394,11 +392,9 @@ async fn sync_extract_streams_wav_and_rejects_bad_media() {
 async fn job_survives_kill_9_and_finishes_after_restart() {
     let mut srv = TestServer::start(ServerConfig::new()).await;
     let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(3)).await;
-    let r = srv
-        .create_json(&json!({"source": {"url": slow.url()}, "output": {"sample_rate": 16000}}))
+    let id = srv
+        .submit_json(&json!({"source": {"url": slow.url()}, "output": {"sample_rate": 16000}}))
         .await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
     srv.wait_job(&id, "running", |j| j["status"] == "running")
         .await;
     // Kill it mid-download: the source has the request and is still holding the answer.
