@@ -1,7 +1,7 @@
 //! The service's life cycle and its S3 back end: graceful shutdown requeues a running job
 //! that the next process finishes; the whole job flow against a real S3 server (Garage).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::s3::TestS3;
 use crate::support::*;
@@ -19,11 +19,7 @@ async fn sigterm_requeues_the_running_job_and_the_next_process_finishes_it() {
     let id = srv
         .submit_json(&json!({"source": {"url": slow.url()}}))
         .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while slow.hits() == 0 {
-        assert!(Instant::now() < deadline, "the job never asked the source");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    slow.wait_asked().await;
     let exited = tokio::task::block_in_place(|| srv.terminate(Duration::from_secs(20)));
     assert!(
         exited,

@@ -1,7 +1,7 @@
 //! Creating jobs from each kind of source (raw body, multipart, URL) through to their
 //! outputs, the synchronous extraction, and a job that survives `kill -9` of its server.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -398,14 +398,7 @@ async fn job_survives_kill_9_and_finishes_after_restart() {
     srv.wait_job(&id, "running", |j| j["status"] == "running")
         .await;
     // Kill it mid-download: the source has the request and is still holding the answer.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while slow.hits() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the running job never asked the source"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    slow.wait_asked().await;
     assert_eq!(srv.job(&id).await["status"], "running");
     srv.kill9();
     srv.restart().await;
