@@ -8,6 +8,7 @@
 #![allow(
     dead_code,
     unused_imports,
+    unused_macros,
     reason = "each test binary uses a different part of the shared helpers"
 )]
 #![allow(
@@ -17,6 +18,7 @@
 
 mod fixtures;
 mod http;
+mod job_stores;
 mod json;
 mod loopback;
 pub mod pg;
@@ -31,6 +33,7 @@ mod wav;
 
 pub use fixtures::*;
 pub use http::*;
+pub use job_stores::*;
 pub use json::*;
 pub use loopback::*;
 pub use range_server::*;
