@@ -43,11 +43,7 @@ async fn jobs_store_outputs_in_s3_and_serve_them_back() {
         return;
     };
     let env = s3.server_env(&format!("api-test-{}/", std::process::id()));
-    let mut cfg = ServerConfig::new();
-    for (k, v) in &env {
-        cfg = cfg.env(k, v);
-    }
-    let srv = TestServer::start(cfg).await;
+    let srv = TestServer::start(ServerConfig::new().envs(&env)).await;
     srv.get("/readyz").await.expect_status(200);
     let id = srv
         .submit_raw("?sample_rate=16000&channels=1", media_bytes(MP4))

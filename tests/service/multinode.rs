@@ -51,12 +51,10 @@ async fn shared(what: &str) -> Option<Shared> {
 
 impl Shared {
     async fn node(&self, id: &str, role: &str) -> TestServer {
-        let mut cfg = ServerConfig::new()
+        let cfg = ServerConfig::new()
             .env("AUDIOTAP_NODE_ID", id)
-            .env("AUDIOTAP_ROLE", role);
-        for (k, v) in &self.env {
-            cfg = cfg.env(k, v);
-        }
+            .env("AUDIOTAP_ROLE", role)
+            .envs(&self.env);
         TestServer::start(cfg).await
     }
 

@@ -98,10 +98,9 @@ async fn s3_outage_during_a_job_is_ridden_out_and_the_job_completes() {
     let env = garage
         .via(&relay.url())
         .server_env(&format!("outage-test-{}/", std::process::id()));
-    let mut cfg = ServerConfig::new().env("AUDIOTAP_STORE_RETRY_SECS", "120");
-    for (k, v) in &env {
-        cfg = cfg.env(k, v);
-    }
+    let cfg = ServerConfig::new()
+        .env("AUDIOTAP_STORE_RETRY_SECS", "120")
+        .envs(&env);
     let srv = TestServer::start(cfg).await;
     srv.get("/readyz").await.expect_status(200);
 

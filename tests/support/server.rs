@@ -56,6 +56,13 @@ impl ServerConfig {
         self
     }
 
+    /// Sets every `(key, value)` of `vars` (for example [`TestS3::server_env`]).
+    ///
+    /// [`TestS3::server_env`]: super::s3::TestS3::server_env
+    pub fn envs(self, vars: &[(String, String)]) -> Self {
+        vars.iter().fold(self, |c, (k, v)| c.env(k, v))
+    }
+
     pub fn without(mut self, k: &str) -> Self {
         self.env.retain(|(key, _)| key != k);
         self
