@@ -78,19 +78,6 @@ async fn submit(srv: &TestServer, i: usize, hook: &str) -> (String, bool) {
     (job_id(&r.json()), good)
 }
 
-fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_jobs_queued_and_running_loses_nothing_and_repeats_nothing() {
     let jobs = env_usize("CRASH_JOBS", 12);
@@ -185,11 +172,9 @@ async fn kill_9_with_jobs_queued_and_running_loses_nothing_and_repeats_nothing()
         }
     }
     // The object store holds exactly the succeeded outputs (and their metadata sidecars).
-    let mut files = Vec::new();
-    walk(&objects, &mut files);
-    let outputs: Vec<_> = files
-        .iter()
-        .filter(|p| !p.to_string_lossy().ends_with("~meta.json"))
+    let outputs: Vec<_> = tree(&objects)
+        .into_iter()
+        .filter(|p| p.is_file() && !p.to_string_lossy().ends_with("~meta.json"))
         .collect();
     let good = ids.iter().filter(|(_, g)| *g).count();
     assert_eq!(
