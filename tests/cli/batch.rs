@@ -40,6 +40,14 @@ fn batch(args: &[&str]) -> Run {
     audiotap(a)
 }
 
+/// `audiotap batch` of every file in `files` into `out`, with `extra` options.
+fn batch_into(files: &[PathBuf], out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
+    args.extend(["--out-dir", out.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    batch(&args)
+}
+
 /// Numbers appearing in a line ("4 ok, 1 failed" -> [4, 1]).
 fn numbers(line: &str) -> Vec<u64> {
     line.split(|c: char| !c.is_ascii_digit())
@@ -88,15 +96,7 @@ fn expected_names(inputs: &[PathBuf], ext: &str) -> Vec<String> {
 fn keeps_going_past_a_bad_file_and_summarises() {
     let (_d, files) = inputs(true);
     let out = tmpdir();
-    let mut args: Vec<String> = files
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    args.extend([
-        "--out-dir".into(),
-        out.path().to_string_lossy().into_owned(),
-    ]);
-    let r = batch(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = batch_into(&files, out.path(), &[]);
     assert_eq!(
         r.code,
         Some(1),
@@ -140,15 +140,7 @@ fn keeps_going_past_a_bad_file_and_summarises() {
 fn all_good_exits_zero() {
     let (_d, files) = inputs(false);
     let out = tmpdir();
-    let mut args: Vec<String> = files
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    args.extend([
-        "--out-dir".into(),
-        out.path().to_string_lossy().into_owned(),
-    ]);
-    let r = batch(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = batch_into(&files, out.path(), &[]);
     assert!(r.success(), "{}", r.describe());
     assert_plain(&r);
     assert_eq!(out_names(out.path()), expected_names(&files, "wav"));
@@ -233,21 +225,11 @@ fn glob_input_is_expanded_by_the_program() {
 fn parallel_jobs_match_single_extractions() {
     let (_d, files) = inputs(true);
     let out = tmpdir();
-    let mut args: Vec<String> = files
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    args.extend([
-        "--out-dir".into(),
-        out.path().to_string_lossy().into_owned(),
-        "--jobs".into(),
-        "2".into(),
-        "--sample-rate".into(),
-        "16000".into(),
-        "--channels".into(),
-        "1".into(),
-    ]);
-    let r = batch(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = batch_into(
+        &files,
+        out.path(),
+        &["--jobs", "2", "--sample-rate", "16000", "--channels", "1"],
+    );
     assert_eq!(r.code, Some(1), "{}", r.describe());
     assert_plain(&r);
     for p in &files[..GOOD.len()] {

@@ -1,7 +1,7 @@
 //! The service's life cycle and its S3 back end: graceful shutdown requeues a running job
 //! that the next process finishes; the whole job flow against a real S3 server (Garage).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::s3::TestS3;
 use crate::support::*;
@@ -16,16 +16,10 @@ async fn sigterm_requeues_the_running_job_and_the_next_process_finishes_it() {
     let mut srv =
         TestServer::start(ServerConfig::new().env("AUDIOTAP_SHUTDOWN_GRACE_SECS", "0")).await;
     let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(4)).await;
-    let r = srv
-        .create_json(&json!({"source": {"url": slow.url()}}))
+    let id = srv
+        .submit_json(&json!({"source": {"url": slow.url()}}))
         .await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while slow.hits() == 0 {
-        assert!(Instant::now() < deadline, "the job never asked the source");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    slow.wait_asked().await;
     let exited = tokio::task::block_in_place(|| srv.terminate(Duration::from_secs(20)));
     assert!(
         exited,
@@ -49,11 +43,7 @@ async fn jobs_store_outputs_in_s3_and_serve_them_back() {
         return;
     };
     let env = s3.server_env(&format!("api-test-{}/", std::process::id()));
-    let mut cfg = ServerConfig::new();
-    for (k, v) in &env {
-        cfg = cfg.env(k, v);
-    }
-    let srv = TestServer::start(cfg).await;
+    let srv = TestServer::start(ServerConfig::new().envs(&env)).await;
     srv.get("/readyz").await.expect_status(200);
     let id = srv
         .submit_raw("?sample_rate=16000&channels=1", media_bytes(MP4))
@@ -101,11 +91,9 @@ async fn a_full_queue_answers_503_with_retry_after() {
     )
     .await;
     let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(3)).await;
-    let first = srv
-        .create_json(&json!({"source": {"url": slow.url()}}))
+    let first_id = srv
+        .submit_json(&json!({"source": {"url": slow.url()}}))
         .await;
-    first.expect_status(202);
-    let first_id = job_id(&first.json());
     srv.wait_job(&first_id, "running", |j| j["status"] == "running")
         .await;
     srv.create_json(&json!({"source": {"url": slow.url()}}))

@@ -63,7 +63,7 @@ async fn submit(srv: &TestServer, i: usize, hook: &str) -> (String, bool) {
     } else {
         bad_bytes("random.bin")
     };
-    let (ct, body) = multipart(&[
+    let parts = [
         Part::file("file", &format!("v{i}.mp4"), "video/mp4", file),
         Part::text(
             "options",
@@ -72,28 +72,10 @@ async fn submit(srv: &TestServer, i: usize, hook: &str) -> (String, bool) {
                     "webhook_url": hook, "metadata": {"i": i}})
             .to_string(),
         ),
-    ]);
-    let r = send(
-        srv.post_req("/v1/jobs")
-            .header("content-type", ct)
-            .body(body),
-    )
-    .await;
+    ];
+    let r = srv.create_multipart("/v1/jobs", &parts).await;
     r.expect_status(202);
     (job_id(&r.json()), good)
-}
-
-fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else {
-                out.push(p);
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,11 +172,9 @@ async fn kill_9_with_jobs_queued_and_running_loses_nothing_and_repeats_nothing()
         }
     }
     // The object store holds exactly the succeeded outputs (and their metadata sidecars).
-    let mut files = Vec::new();
-    walk(&objects, &mut files);
-    let outputs: Vec<_> = files
-        .iter()
-        .filter(|p| !p.to_string_lossy().ends_with("~meta.json"))
+    let outputs: Vec<_> = tree(&objects)
+        .into_iter()
+        .filter(|p| p.is_file() && !p.to_string_lossy().ends_with("~meta.json"))
         .collect();
     let good = ids.iter().filter(|(_, g)| *g).count();
     assert_eq!(

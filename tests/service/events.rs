@@ -202,11 +202,9 @@ async fn an_api_node_streams_a_job_a_worker_node_runs() {
     let api = TestServer::start(shared("api", "api-node")).await;
     // A slow source keeps the job running for a while on the worker.
     let source = MediaSource::start(media_bytes(MP4), Duration::from_millis(600)).await;
-    let r = api
-        .create_json(&json!({"source": {"url": source.url()}, "output": {"sample_rate": 16000}}))
+    let id = api
+        .submit_json(&json!({"source": {"url": source.url()}, "output": {"sample_rate": 16000}}))
         .await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
     let worker = TestServer::start(shared("worker", "worker-node")).await;
     let (status, evs) = events(&api, &id, None).await;
     assert_eq!(status, 200);

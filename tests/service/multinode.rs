@@ -51,12 +51,10 @@ async fn shared(what: &str) -> Option<Shared> {
 
 impl Shared {
     async fn node(&self, id: &str, role: &str) -> TestServer {
-        let mut cfg = ServerConfig::new()
+        let cfg = ServerConfig::new()
             .env("AUDIOTAP_NODE_ID", id)
-            .env("AUDIOTAP_ROLE", role);
-        for (k, v) in &self.env {
-            cfg = cfg.env(k, v);
-        }
+            .env("AUDIOTAP_ROLE", role)
+            .envs(&self.env);
         TestServer::start(cfg).await
     }
 
@@ -124,11 +122,7 @@ async fn thirty_jobs_on_three_nodes_survive_a_killed_node_exactly_once() {
             a.submit_raw("?sample_rate=16000&channels=1", video.clone())
                 .await
         } else {
-            let r = a
-                .create_json(&json!({"source": {"url": slow.url()}, "output": {"sample_rate": 16000, "channels": 1}}))
-                .await;
-            r.expect_status(202);
-            job_id(&r.json())
+            a.submit_json(&json!({"source": {"url": slow.url()}, "output": {"sample_rate": 16000, "channels": 1}})).await
         };
         ids.push(id);
     }
@@ -291,11 +285,9 @@ async fn api_node_and_worker_node_share_progress_and_cancellation() {
 
     // A slow job: the API node sees the worker's progress, and cancels it there.
     let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(30)).await;
-    let r = api
-        .create_json(&json!({"source": {"url": slow.url()}}))
+    let slow_id = api
+        .submit_json(&json!({"source": {"url": slow.url()}}))
         .await;
-    r.expect_status(202);
-    let slow_id = job_id(&r.json());
     let running = api
         .wait_job(&slow_id, "fetching on the worker", |j| {
             j["status"] == "running" && step_status(j, "fetch") == "running"
@@ -350,11 +342,9 @@ async fn a_frozen_worker_loses_its_job_and_its_output_is_not_published() {
     let api = sh.node("api-1", "api").await;
     let x = sh.node("worker-x", "worker").await;
     let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(2)).await;
-    let r = api
-        .create_json(&json!({"source": {"url": slow.url()}, "output": {"channels": 1}}))
+    let id = api
+        .submit_json(&json!({"source": {"url": slow.url()}, "output": {"channels": 1}}))
         .await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
     api.wait_job(&id, "running on worker-x", |j| {
         j["node"] == "worker-x" && step_status(j, "fetch") == "running"
     })

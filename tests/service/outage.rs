@@ -98,10 +98,9 @@ async fn s3_outage_during_a_job_is_ridden_out_and_the_job_completes() {
     let env = garage
         .via(&relay.url())
         .server_env(&format!("outage-test-{}/", std::process::id()));
-    let mut cfg = ServerConfig::new().env("AUDIOTAP_STORE_RETRY_SECS", "120");
-    for (k, v) in &env {
-        cfg = cfg.env(k, v);
-    }
+    let cfg = ServerConfig::new()
+        .env("AUDIOTAP_STORE_RETRY_SECS", "120")
+        .envs(&env);
     let srv = TestServer::start(cfg).await;
     srv.get("/readyz").await.expect_status(200);
 
@@ -160,20 +159,15 @@ async fn webhook_receiver_down_for_a_while_then_deliveries_resume() {
             .env("AUDIOTAP_WEBHOOK_BACKOFF_MAX_MS", "300"),
     )
     .await;
-    let (ct, body) = multipart(&[
+    let parts = [
         Part::file("file", "a.mp4", "video/mp4", media_bytes(MP4)),
         Part::text(
             "options",
             "application/json",
             &json!({"webhook_url": format!("http://127.0.0.1:{port}/hook")}).to_string(),
         ),
-    ]);
-    let r = send(
-        srv.post_req("/v1/jobs")
-            .header("content-type", ct)
-            .body(body),
-    )
-    .await;
+    ];
+    let r = srv.create_multipart("/v1/jobs", &parts).await;
     r.expect_status(202);
     let id = job_id(&r.json());
     srv.wait_status(&id, "succeeded").await;
@@ -262,11 +256,9 @@ async fn a_source_dropping_mid_transfer_fails_cleanly_with_a_stable_code() {
     let (addr, hits) = truncating_source(media_bytes(MP4)).await;
     let srv = TestServer::start(ServerConfig::new()).await;
     let url = format!("http://{addr}/v.mp4");
-    let r = srv
-        .create_json(&json!({"source": {"url": url}, "output": {"format": "wav"}}))
+    let id = srv
+        .submit_json(&json!({"source": {"url": url}, "output": {"format": "wav"}}))
         .await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
     let job = srv.wait_status(&id, "failed").await;
     assert_eq!(job["error"]["code"], "source_unreachable", "{job:#}");
     assert!(job["output"].is_null());

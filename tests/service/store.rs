@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use audiotap::jobs::model::{Job, JobSource, JobStatus, SourceKind};
-use audiotap::jobs::store::{self, Idempotency, Inserted, JobStore, LeaseState};
+use audiotap::jobs::store::{Idempotency, Inserted, JobStore, LeaseState};
 use audiotap::media::OutputSpec;
 use time::OffsetDateTime;
 
-use crate::support::pg;
+use crate::support::on_both_stores;
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -33,39 +33,9 @@ fn job(webhook: bool) -> Job {
     )
 }
 
-async fn sqlite() -> (Arc<dyn JobStore>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
-    (store::open(&url).await.expect("open sqlite"), dir)
-}
-
-async fn postgres(what: &str) -> Option<Arc<dyn JobStore>> {
-    let admin = pg::admin_url(what)?;
-    let url = pg::fresh_database(&admin).await;
-    Some(store::open(&url).await.expect("open postgres"))
-}
-
-/// One test per store for each check.
-macro_rules! both {
-    ($($check:ident),* $(,)?) => {$(
-        mod $check {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                let (s, _dir) = super::sqlite().await;
-                assert_eq!(s.kind(), "sqlite");
-                super::$check(s).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                let Some(s) = super::postgres(concat!("store ", stringify!($check), " on PostgreSQL")).await else { return };
-                assert_eq!(s.kind(), "postgres");
-                super::$check(s).await;
-            }
-        }
-    )*};
-}
-
-both!(
+on_both_stores!(
+    threads = 4,
+    suite = "store";
     insert_get_list,
     idempotency,
     claims_are_exclusive,

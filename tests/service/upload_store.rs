@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::support::*;
 use std::time::Duration;
 
-use audiotap::jobs::store::{self, JobStore};
+use audiotap::jobs::store::JobStore;
 use audiotap::jobs::uploads::{Lock, MultipartState, Upload, UploadState};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -32,36 +32,9 @@ fn upload(owner: &str, expires_in: time::Duration) -> Upload {
     }
 }
 
-async fn sqlite() -> (Arc<dyn JobStore>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("jobs.db").display());
-    (store::open(&url).await.expect("open sqlite"), dir)
-}
-
-async fn postgres(what: &str) -> Option<Arc<dyn JobStore>> {
-    let admin = pg::admin_url(what)?;
-    let url = pg::fresh_database(&admin).await;
-    Some(store::open(&url).await.expect("open postgres"))
-}
-
-macro_rules! both {
-    ($($check:ident),* $(,)?) => {$(
-        mod $check {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (s, _dir) = super::sqlite().await;
-                super::$check(s).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some(s) = super::postgres(concat!("upload store ", stringify!($check))).await else { return };
-                super::$check(s).await;
-            }
-        }
-    )*};
-}
-
-both!(
+on_both_stores!(
+    threads = 2,
+    suite = "upload store";
     create_and_get_by_owner,
     one_holder_at_a_time,
     only_the_holder_writes,

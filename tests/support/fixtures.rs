@@ -65,6 +65,21 @@ pub fn dir_entries(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Every file and folder below `dir`, sorted (empty when it does not exist): what a store
+/// or a folder holds, nested.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(tree(&path));
+        }
+        out.push(path);
+    }
+    out.sort();
+    out
+}
+
 pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))

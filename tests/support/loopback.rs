@@ -71,6 +71,18 @@ impl MediaSource {
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
+
+    /// Waits until something asked for the source (a job is fetching it); panics after 10 s.
+    pub async fn wait_asked(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.hits() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing asked the source within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for MediaSource {

@@ -233,12 +233,28 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_cmd(audiotap_cmd(args), stdin, timeout)
+}
+
+/// Runs `audiotap ARGS...` with loopback allowlisted for URL inputs
+/// (`AUDIOTAP_URL_ALLOWLIST=127.0.0.1`): sources served by a test server on this machine.
+pub fn audiotap_allowing_loopback(args: &[&str]) -> Run {
+    let mut cmd = audiotap_cmd(args);
+    cmd.env("AUDIOTAP_URL_ALLOWLIST", "127.0.0.1");
+    run_cmd(cmd, None, DEFAULT_TIMEOUT)
+}
+
+fn audiotap_cmd<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let mut cmd = Command::new(bin());
     cmd.args(args_vec(args));
     // Keep logs out of stderr so the one-line error contract is what we see.
     cmd.env_remove("RUST_LOG");
     cmd.env("NO_COLOR", "1");
-    run_cmd(cmd, stdin, timeout)
+    cmd
 }
 
 /// Runs a tool (ffmpeg/ffprobe) and panics on failure.

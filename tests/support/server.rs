@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::http::{Resp, send};
+use super::http::{Part, Resp, multipart, send};
 use super::json::job_id;
 use super::pg;
 use super::run::bin;
@@ -54,6 +54,13 @@ impl ServerConfig {
         self.env.retain(|(key, _)| key != k);
         self.env.push((k.to_string(), v.to_string()));
         self
+    }
+
+    /// Sets every `(key, value)` of `vars` (for example [`TestS3::server_env`]).
+    ///
+    /// [`TestS3::server_env`]: super::s3::TestS3::server_env
+    pub fn envs(self, vars: &[(String, String)]) -> Self {
+        vars.iter().fold(self, |c, (k, v)| c.env(k, v))
     }
 
     pub fn without(mut self, k: &str) -> Self {
@@ -299,6 +306,12 @@ impl TestServer {
         .await
     }
 
+    /// `POST path` with a `multipart/form-data` body of `parts`.
+    pub async fn create_multipart(&self, path_and_query: &str, parts: &[Part]) -> Resp {
+        let (content_type, body) = multipart(parts);
+        self.create_raw(path_and_query, body, &content_type).await
+    }
+
     /// `POST /v1/jobs` with a JSON body.
     pub async fn create_json(&self, body: &Value) -> Resp {
         send(
@@ -307,6 +320,13 @@ impl TestServer {
                 .body(body.to_string()),
         )
         .await
+    }
+
+    /// Create a job from a JSON body and return its id (asserting 202).
+    pub async fn submit_json(&self, body: &Value) -> String {
+        let r = self.create_json(body).await;
+        r.expect_status(202);
+        job_id(&r.json())
     }
 
     /// Create a job from a raw body and return its id (asserting 202).

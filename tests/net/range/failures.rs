@@ -2,10 +2,8 @@
 //! answers, a URL the guard forbids, and the size cap on ranged reads.
 
 use std::process::Command;
-use std::sync::atomic::Ordering;
 
-use super::server::{Multi, range_server, range_server_with};
-use super::{fetch_capped, fetch_to, heavy_mp4, url_cmd};
+use super::{fetch_capped, fetch_to, heavy_mp4};
 use crate::support::*;
 
 #[test]
@@ -15,7 +13,8 @@ fn a_source_that_changes_mid_transfer_fails_cleanly() {
     let server = range_server(vec![("a.mp4".into(), data)], true, Some(1));
     let out_dir = tmpdir();
     let out = out_dir.path().join("o.wav");
-    let r = url_cmd(&["extract", &server.url("a.mp4"), "-o", out.to_str().unwrap()]);
+    let r =
+        audiotap_allowing_loopback(&["extract", &server.url("a.mp4"), "-o", out.to_str().unwrap()]);
     r.assert_error(1, Some("source_unreachable"));
     assert!(r.stderr.contains("changed"), "{}", r.describe());
     assert_eq!(dir_entries(out_dir.path()), Vec::<String>::new());
@@ -35,11 +34,7 @@ fn cli_url_sources_obey_the_url_guard() {
     cmd.env_remove("AUDIOTAP_URL_ALLOWLIST");
     let r = run_cmd(cmd, None, DEFAULT_TIMEOUT);
     r.assert_error(1, Some("url_forbidden"));
-    assert_eq!(
-        server.requests.load(Ordering::SeqCst),
-        0,
-        "no request may reach loopback"
-    );
+    assert_eq!(server.requests(), 0, "no request may reach loopback");
     assert_eq!(dir_entries(out_dir.path()), Vec::<String>::new());
 }
 
@@ -63,7 +58,7 @@ async fn malformed_multipart_answers_fail_cleanly() {
         let out = out_dir.path().join("o.wav");
         let url = server.url("a.mp4");
         let r = tokio::task::spawn_blocking(move || {
-            url_cmd(&["extract", &url, "-o", out.to_str().unwrap()])
+            audiotap_allowing_loopback(&["extract", &url, "-o", out.to_str().unwrap()])
         })
         .await
         .unwrap();

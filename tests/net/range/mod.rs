@@ -13,7 +13,6 @@
 mod failures;
 mod multi;
 mod planned;
-mod server;
 mod whole;
 
 use std::path::Path;
@@ -24,16 +23,6 @@ use crate::support::*;
 use audiotap::net::range::{self, FetchOutcome, RangeOptions};
 use audiotap::net::{ClientOptions, NetError, UrlGuard, guarded_client};
 use serde_json::Value;
-
-use server::RangeServer;
-
-fn url_cmd(args: &[&str]) -> Run {
-    let mut cmd = Command::new(bin());
-    cmd.args(args);
-    cmd.env_remove("RUST_LOG");
-    cmd.env("AUDIOTAP_URL_ALLOWLIST", "127.0.0.1");
-    run_cmd(cmd, None, DEFAULT_TIMEOUT)
-}
 
 /// A video-heavy MP4: 30 s of 320x240 H.264 at a high bitrate and two AAC tracks, moov at
 /// the end or (faststart) at the start.
@@ -85,7 +74,7 @@ fn extract_json(url_or_path: &str, out: &Path, extra: &[&str]) -> Value {
     args.push(o);
     args.extend_from_slice(extra);
     args.push("--json");
-    let r = url_cmd(&args);
+    let r = audiotap_allowing_loopback(&args);
     assert!(r.success(), "{}", r.describe());
     r.json()
 }
@@ -134,8 +123,7 @@ async fn fetch_to(server: &RangeServer, name: &str, dest: &Path) -> Result<Fetch
 }
 
 fn multi_range_requests(server: &RangeServer) -> usize {
-    let log = server.log.lock().unwrap();
-    log.iter().filter(|r| r.len() > 1).count()
+    server.ranges_asked().iter().filter(|r| r.len() > 1).count()
 }
 
 /// The remote output (CLI) equals the local one.

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::server::{Multi, RangeServer, range_server, range_server_with};
 use super::{assert_same_output, fetch_to, heavy_mp4, multi_range_requests};
 use crate::support::*;
+use serde_json::Value;
 
 /// Every byte range the server was asked for holds the source's bytes in the spool file.
 fn assert_ranges_match(server: &RangeServer, data: &[u8], spool: &Path) {
@@ -15,8 +15,8 @@ fn assert_ranges_match(server: &RangeServer, data: &[u8], spool: &Path) {
         data.len(),
         "the spool file has the source's size"
     );
-    for ranges in server.log.lock().unwrap().iter() {
-        for &(a, b) in ranges {
+    for ranges in server.ranges_asked() {
+        for (a, b) in ranges {
             let (a, b) = (a as usize, b as usize);
             assert!(got[a..=b] == data[a..=b], "bytes {a}-{b} differ");
         }
@@ -62,18 +62,21 @@ async fn multi_range_requests_fetch_the_audio_in_few_requests() {
     );
 }
 
-#[test]
-fn a_server_that_coalesces_ranges_into_one_is_read_correctly() {
+/// A heavy MP4 from a server answering several ranges as `multi` says, read through the
+/// CLI: its output equals the local one, and it was read by ranges. The data, the server
+/// and the CLI's report.
+fn read_from(multi: Multi) -> (Vec<u8>, RangeServer, Value) {
     let dir = tmpdir();
     let data = heavy_mp4(dir.path(), "a.mp4", false);
-    let server = range_server_with(
-        vec![("a.mp4".into(), data.clone())],
-        true,
-        None,
-        Multi::Coalesce,
-    );
+    let server = range_server_with(vec![("a.mp4".into(), data.clone())], true, None, multi);
     let report = assert_same_output(&server, dir.path(), "a.mp4");
     assert_eq!(report["fetch"]["method"], "range", "{report}");
+    (data, server, report)
+}
+
+#[test]
+fn a_server_that_coalesces_ranges_into_one_is_read_correctly() {
+    let (data, server, report) = read_from(Multi::Coalesce);
     assert_eq!(
         report["fetch"]["bytes_fetched"],
         server.served(),
@@ -93,16 +96,7 @@ fn a_server_that_coalesces_ranges_into_one_is_read_correctly() {
 #[test]
 fn a_server_that_ignores_multi_range_requests_is_read_one_range_at_a_time() {
     // nginx with `max_ranges 1` answers one range but the whole file for several.
-    let dir = tmpdir();
-    let data = heavy_mp4(dir.path(), "a.mp4", false);
-    let server = range_server_with(
-        vec![("a.mp4".into(), data.clone())],
-        true,
-        None,
-        Multi::Ignore,
-    );
-    let report = assert_same_output(&server, dir.path(), "a.mp4");
-    assert_eq!(report["fetch"]["method"], "range", "{report}");
+    let (data, server, report) = read_from(Multi::Ignore);
     let fetched = report["fetch"]["bytes_fetched"].as_u64().unwrap();
     assert!(fetched * 5 < data.len() as u64, "fetched {fetched}");
     // The first multi-range request goes alone; then one range per request.
@@ -111,16 +105,7 @@ fn a_server_that_ignores_multi_range_requests_is_read_one_range_at_a_time() {
 
 #[test]
 fn a_server_that_answers_only_the_first_range_is_read_one_range_at_a_time() {
-    let dir = tmpdir();
-    let data = heavy_mp4(dir.path(), "a.mp4", false);
-    let server = range_server_with(
-        vec![("a.mp4".into(), data.clone())],
-        true,
-        None,
-        Multi::FirstOnly,
-    );
-    let report = assert_same_output(&server, dir.path(), "a.mp4");
-    assert_eq!(report["fetch"]["method"], "range", "{report}");
+    let (_, server, report) = read_from(Multi::FirstOnly);
     assert_eq!(
         report["fetch"]["bytes_fetched"],
         server.served(),

@@ -4,10 +4,8 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::Ordering;
 
-use super::server::range_server;
-use super::{extract_json, heavy_mp4, url_cmd};
+use super::{extract_json, heavy_mp4};
 use crate::support::*;
 
 /// Bytes of the `moov` box and of all audio packets (ffprobe's count): what a Range read
@@ -67,7 +65,7 @@ fn remote_mp4_fetches_only_moov_and_audio() {
             println!(
                 "{name} track {track}: served {served} of {} bytes (moov {moov} + audio {audio} = {need}), {} requests",
                 data.len(),
-                server.requests.load(Ordering::SeqCst)
+                server.requests()
             );
             assert_eq!(report["fetch"]["method"], "range", "{report}");
             assert_eq!(report["fetch"]["bytes_fetched"], served, "{report}");
@@ -87,7 +85,9 @@ fn remote_mp4_fetches_only_moov_and_audio() {
         }
         // probe reads the moov (and the audio ranges) only, too.
         server.reset();
-        let p = url_cmd(&["probe", &server.url(name), "--json"]).ok().json();
+        let p = audiotap_allowing_loopback(&["probe", &server.url(name), "--json"])
+            .ok()
+            .json();
         assert_eq!(p["fetch"]["method"], "range");
         assert_eq!(p["tracks"].as_array().unwrap().len(), 3);
         assert!(server.served() * 5 < data.len() as u64);

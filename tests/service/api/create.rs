@@ -1,7 +1,7 @@
 //! Creating jobs from each kind of source (raw body, multipart, URL) through to their
 //! outputs, the synchronous extraction, and a job that survives `kill -9` of its server.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -217,7 +217,7 @@ async fn output_downloads_whole_or_by_range() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_upload_extracts_to_m4a() {
     let srv = TestServer::start(ServerConfig::new()).await;
-    let (ct, body) = multipart(&[
+    let parts = [
         Part::file(
             "file",
             "mkv_vorbis.mkv",
@@ -229,13 +229,8 @@ async fn multipart_upload_extracts_to_m4a() {
             "application/json",
             r#"{"output":{"format":"m4a"},"metadata":{"customer":"x"}}"#,
         ),
-    ]);
-    let r = send(
-        srv.post_req("/v1/jobs")
-            .header("content-type", ct)
-            .body(body),
-    )
-    .await;
+    ];
+    let r = srv.create_multipart("/v1/jobs", &parts).await;
     r.expect_status(202);
     assert!(r.header("location").is_some(), "202 without Location");
     let id = job_id(&r.json());
@@ -274,17 +269,12 @@ async fn multipart_upload_extracts_to_m4a() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_without_a_file_part_is_refused() {
     let srv = TestServer::start(ServerConfig::new()).await;
-    let (ct, body) = multipart(&[Part::text(
+    let parts = [Part::text(
         "options",
         "application/json",
         r#"{"output":{"format":"wav"}}"#,
-    )]);
-    let r = send(
-        srv.post_req("/v1/jobs")
-            .header("content-type", ct)
-            .body(body),
-    )
-    .await;
+    )];
+    let r = srv.create_multipart("/v1/jobs", &parts).await;
     r.expect_problem(400, Some("invalid_request"));
 }
 
@@ -297,9 +287,7 @@ async fn url_source_with_codec_copy_copies_the_aac() {
     let srv = TestServer::start(ServerConfig::new()).await;
     let src = MediaSource::start(media_bytes(MP4), Duration::ZERO).await;
     let req = json!({"source": {"url": src.url()}, "output": {"format": "m4a", "codec": "copy"}});
-    let r = srv.create_json(&req).await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
+    let id = srv.submit_json(&req).await;
     let job = srv.wait_status(&id, "succeeded").await;
     assert_eq!(job["source"]["kind"], "url");
     assert_eq!(
@@ -404,22 +392,13 @@ async fn sync_extract_streams_wav_and_rejects_bad_media() {
 async fn job_survives_kill_9_and_finishes_after_restart() {
     let mut srv = TestServer::start(ServerConfig::new()).await;
     let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(3)).await;
-    let r = srv
-        .create_json(&json!({"source": {"url": slow.url()}, "output": {"sample_rate": 16000}}))
+    let id = srv
+        .submit_json(&json!({"source": {"url": slow.url()}, "output": {"sample_rate": 16000}}))
         .await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
     srv.wait_job(&id, "running", |j| j["status"] == "running")
         .await;
     // Kill it mid-download: the source has the request and is still holding the answer.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while slow.hits() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the running job never asked the source"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    slow.wait_asked().await;
     assert_eq!(srv.job(&id).await["status"], "running");
     srv.kill9();
     srv.restart().await;

@@ -218,11 +218,9 @@ async fn delete_cancels_a_running_job() {
     let srv = TestServer::start(ServerConfig::new()).await;
     let slow = MediaSource::start(media_bytes(MP4), Duration::from_secs(5)).await;
     let created = Instant::now();
-    let r = srv
-        .create_json(&json!({"source": {"url": slow.url()}}))
+    let id = srv
+        .submit_json(&json!({"source": {"url": slow.url()}}))
         .await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
     srv.wait_job(&id, "fetching", |j| {
         j["status"] == "running" && step_status(j, "fetch") == "running"
     })

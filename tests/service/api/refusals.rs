@@ -226,11 +226,9 @@ async fn upload_over_the_limit_is_413_and_leaves_nothing() {
     srv.create_raw("/v1/jobs", video.clone(), "video/mp4")
         .await
         .expect_problem(413, Some("source_too_large"));
-    let (ct, body) = multipart(&[Part::file("file", "v.mp4", "video/mp4", video.clone())]);
-    send(
-        srv.post_req("/v1/jobs")
-            .header("content-type", ct)
-            .body(body),
+    srv.create_multipart(
+        "/v1/jobs",
+        &[Part::file("file", "v.mp4", "video/mp4", video.clone())],
     )
     .await
     .expect_problem(413, Some("source_too_large"));

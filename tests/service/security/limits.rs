@@ -31,10 +31,12 @@ async fn oversized_headers_and_bodies_are_refused_with_431_and_413() {
         srv.create_raw(path, big.clone(), "video/mp4")
             .await
             .expect_problem(413, Some("source_too_large"));
-        let (ct, body) = multipart(&[Part::file("file", "v.mp4", "video/mp4", big.clone())]);
-        send(srv.post_req(path).header("content-type", ct).body(body))
-            .await
-            .expect_problem(413, Some("source_too_large"));
+        srv.create_multipart(
+            path,
+            &[Part::file("file", "v.mp4", "video/mp4", big.clone())],
+        )
+        .await
+        .expect_problem(413, Some("source_too_large"));
         let json_body = json!({"source": {"url": "http://example.com/a"}, "metadata": {"pad": "x".repeat(200 * 1024)}});
         let r = send(
             srv.post_req(path)

@@ -33,16 +33,14 @@ async fn secrets_never_reach_logs_or_job_json() {
     srv.auth = Some(KEY.into());
     // A URL job with a webhook (first delivery fails, then succeeds), an upload job, a
     // failed job, a wrong key and a sync extraction: every path that logs.
-    let r = srv
-        .create_json(&json!({
+    let id = srv
+        .submit_json(&json!({
             "source": {"url": src.url()},
             "output": {"format": "wav", "sample_rate": 8000},
             "webhook_url": recv.url(),
             "metadata": {"k": "v"},
         }))
         .await;
-    r.expect_status(202);
-    let id = job_id(&r.json());
     srv.wait_status(&id, "succeeded").await;
     srv.wait_job(&id, "delivered", |j| j["webhook"]["status"] == "delivered")
         .await;

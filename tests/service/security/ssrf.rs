@@ -152,20 +152,15 @@ async fn assert_job_source_refused(srv: &TestServer, url: &str) {
 
 /// A webhook URL refused: at creation (400), or every delivery attempt refused by the guard.
 async fn assert_webhook_refused(srv: &TestServer, url: &str) {
-    let (ct, body) = multipart(&[
+    let parts = [
         Part::file("file", "a.wav", "audio/wav", media_bytes(WAV)),
         Part::text(
             "options",
             "application/json",
             &json!({"webhook_url": url}).to_string(),
         ),
-    ]);
-    let r = send(
-        srv.post_req("/v1/jobs")
-            .header("content-type", ct)
-            .body(body),
-    )
-    .await;
+    ];
+    let r = srv.create_multipart("/v1/jobs", &parts).await;
     if r.status == 400 {
         r.expect_problem(400, Some("url_forbidden"));
         return;

@@ -23,13 +23,12 @@ async fn path_traversal_in_filenames_ids_and_paths_names_nothing_outside() {
         "x/../../objects/outputs/evil.wav".to_string(),
     ];
     for name in &evil_names {
-        let (ct, body) = multipart(&[Part::file("file", name, "audio/wav", media_bytes(WAV))]);
-        let r = send(
-            srv.post_req("/v1/jobs")
-                .header("content-type", ct)
-                .body(body),
-        )
-        .await;
+        let r = srv
+            .create_multipart(
+                "/v1/jobs",
+                &[Part::file("file", name, "audio/wav", media_bytes(WAV))],
+            )
+            .await;
         if r.status == 400 {
             // A control character makes the part's headers unreadable: refused outright.
             r.expect_problem(400, Some("invalid_request"));

@@ -1,11 +1,10 @@
 //! LocalStore: the suite, nothing left behind once everything is deleted, and files copied
 //! in by hand (content type from the extension; a folder is not an object).
 
-use std::path::{Path, PathBuf};
-
 use audiotap::storage::{LocalStore, ObjectStore, StorageError};
 
 use super::{assert_not_found, suite, write};
+use crate::support::tree;
 
 #[tokio::test]
 async fn local_store() {
@@ -20,7 +19,7 @@ async fn local_store() {
     suite(&store, &scratch).await;
 
     // No temp file, sidecar or job folder left behind once everything was deleted.
-    let left: Vec<_> = walk(&root);
+    let left: Vec<_> = tree(&root);
     assert!(left.is_empty(), "left in the store: {left:?}");
 
     // A file copied in by hand: content type from its extension, no ETag.
@@ -49,19 +48,5 @@ async fn local_store() {
         }
     }
     assert_eq!(std::fs::read(root.join("manual/a.m4a")).unwrap(), b"abc");
-    assert_eq!(walk(&root).len(), 3, "{:?}", walk(&root));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.push(path.clone());
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
+    assert_eq!(tree(&root).len(), 3, "{:?}", tree(&root));
 }

@@ -15,6 +15,8 @@ use audiotap::storage::{ByteRange, ObjectBody, ObjectStore, StorageError};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 
+use crate::support::sha256_hex;
+
 const MIB: usize = 1024 * 1024;
 
 /// Deterministic, incompressible bytes (xorshift), different per `seed`.
@@ -44,10 +46,6 @@ async fn read_all(body: ObjectBody) -> Vec<u8> {
 
 async fn get_bytes(store: &dyn ObjectStore, key: &str, range: Option<ByteRange>) -> Vec<u8> {
     read_all(store.get(key, range).await.unwrap()).await
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StorageError>, what: &str) {
@@ -211,7 +209,7 @@ async fn multipart(store: &dyn ObjectStore, scratch: &Path) {
     }
     assert_eq!(
         hex::encode(hasher.finalize()),
-        sha256(&data),
+        sha256_hex(&data),
         "sha256 round trip"
     );
     assert!(largest < 4 * MIB, "streamed in chunks (largest {largest})");

@@ -65,14 +65,28 @@ async fn create(srv: &TestServer, len: usize, meta: &str) -> String {
     loc
 }
 
+/// PATCH `bytes` at `offset`.
 async fn patch(srv: &TestServer, path: &str, offset: usize, bytes: &[u8]) -> Resp {
-    send(
-        tus(srv, Method::PATCH, path)
-            .header("Upload-Offset", offset.to_string())
-            .header("Content-Type", "application/offset+octet-stream")
-            .body(bytes.to_vec()),
-    )
-    .await
+    send(patch_req(srv, path, offset, bytes)).await
+}
+
+/// PATCH `bytes` at `offset` with an `Upload-Checksum` of `checksum` (`<algorithm> <base64
+/// digest>`).
+async fn patch_with_checksum(
+    srv: &TestServer,
+    path: &str,
+    offset: usize,
+    checksum: &str,
+    bytes: &[u8],
+) -> Resp {
+    send(patch_req(srv, path, offset, bytes).header("Upload-Checksum", checksum)).await
+}
+
+fn patch_req(srv: &TestServer, path: &str, offset: usize, bytes: &[u8]) -> reqwest::RequestBuilder {
+    tus(srv, Method::PATCH, path)
+        .header("Upload-Offset", offset.to_string())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes.to_vec())
 }
 
 async fn head(srv: &TestServer, path: &str) -> Resp {

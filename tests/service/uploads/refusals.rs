@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{B64, MP4, create, head, job_of, metadata, offset_of, options, patch, tus};
+use super::{
+    B64, MP4, create, head, job_of, metadata, offset_of, options, patch, patch_with_checksum, tus,
+};
 use crate::support::*;
 use base64::Engine as _;
 use reqwest::Method;
@@ -105,23 +107,16 @@ async fn refusals_are_problems_and_keep_nothing() {
         .expect_problem(413, Some("source_too_large"));
     // A checksum that does not match: 460, nothing of the body kept.
     let wrong = B64.encode(sha2::Sha256::digest(b"something else"));
-    let r = send(
-        tus(&srv, Method::PATCH, &up)
-            .header("Upload-Offset", "1000")
-            .header("Content-Type", "application/offset+octet-stream")
-            .header("Upload-Checksum", format!("sha256 {wrong}"))
-            .body(video[1000..5000].to_vec()),
+    let r = patch_with_checksum(
+        &srv,
+        &up,
+        1000,
+        &format!("sha256 {wrong}"),
+        &video[1000..5000],
     )
     .await;
     r.expect_problem(460, Some("checksum_mismatch"));
-    let r = send(
-        tus(&srv, Method::PATCH, &up)
-            .header("Upload-Offset", "1000")
-            .header("Content-Type", "application/offset+octet-stream")
-            .header("Upload-Checksum", "md5 AAAA")
-            .body(video[1000..5000].to_vec()),
-    )
-    .await;
+    let r = patch_with_checksum(&srv, &up, 1000, "md5 AAAA", &video[1000..5000]).await;
     r.expect_problem(400, Some("checksum_algorithm_unsupported"));
     let h = head(&srv, &up).await;
     assert_eq!(offset_of(&h), 1000);
@@ -132,12 +127,12 @@ async fn refusals_are_problems_and_keep_nothing() {
     assert_eq!(std::fs::metadata(&file).unwrap().len(), 1000);
     // The right checksum (sha256 or sha1): kept.
     let good = B64.encode(sha2::Sha256::digest(&video[1000..5000]));
-    let r = send(
-        tus(&srv, Method::PATCH, &up)
-            .header("Upload-Offset", "1000")
-            .header("Content-Type", "application/offset+octet-stream")
-            .header("Upload-Checksum", format!("sha256 {good}"))
-            .body(video[1000..5000].to_vec()),
+    let r = patch_with_checksum(
+        &srv,
+        &up,
+        1000,
+        &format!("sha256 {good}"),
+        &video[1000..5000],
     )
     .await;
     r.expect_status(204);

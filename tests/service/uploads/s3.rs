@@ -2,43 +2,17 @@
 //! terminating an upload aborts it, and two nodes take turns with one upload.
 
 use super::{broken_patch, create, head, job_of, metadata, offset_of, patch, tus, wait_offset};
+use crate::support::s3::TestS3;
 use crate::support::*;
 use reqwest::Method;
 use serde_json::json;
 
-/// The S3 server the test run started, or `None` to skip (failing instead under CI).
+/// The settings that keep a server's objects on the test run's S3 server, each run under its
+/// own prefix, or `None` to skip (failing instead under CI).
 fn s3_env() -> Option<Vec<(String, String)>> {
-    let Ok(endpoint) = std::env::var("AUDIOTAP_TEST_S3_ENDPOINT") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but AUDIOTAP_TEST_S3_ENDPOINT is not: start scripts/s3-test-server.sh"
-        );
-        eprintln!("SKIPPED tus on S3: AUDIOTAP_TEST_S3_ENDPOINT is not set");
-        return None;
-    };
-    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
-    Some(vec![
-        ("AUDIOTAP_STORAGE".into(), "s3".into()),
-        ("AUDIOTAP_S3_ENDPOINT".into(), endpoint),
-        (
-            "AUDIOTAP_S3_BUCKET".into(),
-            var("AUDIOTAP_TEST_S3_BUCKET", "audiotap-test"),
-        ),
-        (
-            "AUDIOTAP_S3_REGION".into(),
-            var("AUDIOTAP_TEST_S3_REGION", "garage"),
-        ),
-        (
-            "AUDIOTAP_S3_PREFIX".into(),
-            format!("tus-test-{}-{}/", std::process::id(), rand::random::<u32>()),
-        ),
-        ("AUDIOTAP_S3_PATH_STYLE".into(), "true".into()),
-        ("AWS_ACCESS_KEY_ID".into(), var("AWS_ACCESS_KEY_ID", "")),
-        (
-            "AWS_SECRET_ACCESS_KEY".into(),
-            var("AWS_SECRET_ACCESS_KEY", ""),
-        ),
-    ])
+    let s3 = TestS3::from_env("tus on S3")?;
+    let prefix = format!("tus-test-{}-{}/", std::process::id(), rand::random::<u32>());
+    Some(s3.server_env(&prefix))
 }
 
 /// A WAV of about `seconds` of 48 kHz stereo noise: a real input larger than S3's 5 MiB
@@ -59,11 +33,6 @@ fn big_wav(seconds: u32) -> Vec<u8> {
     }
     w.finalize().expect("finalize");
     out.into_inner()
-}
-
-fn config(env: &[(String, String)]) -> ServerConfig {
-    env.iter()
-        .fold(ServerConfig::new(), |c, (k, v)| c.env(k, v))
 }
 
 /// Send `bytes` in PATCHes of `sizes` (cycled), through the servers in turn; a hang-up
@@ -95,7 +64,7 @@ async fn upload_across(servers: &[&TestServer], up: &str, bytes: &[u8], sizes: &
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_s3_the_bytes_go_into_a_multipart_upload() {
     let Some(env) = s3_env() else { return };
-    let srv = TestServer::start(config(&env)).await;
+    let srv = TestServer::start(ServerConfig::new().envs(&env)).await;
     let wav = big_wav(70); // about 13 MiB: two whole parts and a last one
     let opts = json!({"output": {"format": "wav"}});
     let up = create(&srv, wav.len(), &metadata("noise.wav", &opts)).await;
@@ -130,8 +99,18 @@ async fn two_nodes_on_one_store_take_turns_with_one_upload() {
     };
     let url = pg::fresh_database(&admin).await;
     env.push(("AUDIOTAP_DATABASE_URL".into(), url));
-    let a = TestServer::start(config(&env).env("AUDIOTAP_NODE_ID", "node-a")).await;
-    let b = TestServer::start(config(&env).env("AUDIOTAP_NODE_ID", "node-b")).await;
+    let a = TestServer::start(
+        ServerConfig::new()
+            .envs(&env)
+            .env("AUDIOTAP_NODE_ID", "node-a"),
+    )
+    .await;
+    let b = TestServer::start(
+        ServerConfig::new()
+            .envs(&env)
+            .env("AUDIOTAP_NODE_ID", "node-b"),
+    )
+    .await;
     let wav = big_wav(40);
     let opts = json!({"output": {"format": "wav"}});
     let up = create(&a, wav.len(), &metadata("two.wav", &opts)).await;

@@ -1,6 +1,6 @@
-//! The test Range server: an HTTP/1.1 file server on loopback that counts the requests and
-//! body bytes it serves and logs the ranges asked, answering several ranges as nginx does
-//! or, to test the fallbacks, as other servers do.
+//! The test Range server: an HTTP/1.1 file server on loopback for URL inputs, that counts
+//! the requests and body bytes it serves and logs the ranges asked, answering several
+//! ranges as nginx does or, to test the fallbacks, as other servers do.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +13,7 @@ use axum::response::Response;
 
 /// How the server answers a request for several ranges.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) enum Multi {
+pub enum Multi {
     /// `multipart/byteranges`, a part per range, as nginx does.
     Parts,
     /// One range spanning all those asked.
@@ -29,7 +29,7 @@ pub(super) enum Multi {
 }
 
 /// The ranges (first, last) of each ranged request, in order.
-pub(super) type RangeLog = Arc<Mutex<Vec<Vec<(u64, u64)>>>>;
+type RangeLog = Arc<Mutex<Vec<Vec<(u64, u64)>>>>;
 
 #[derive(Clone)]
 struct Files {
@@ -43,31 +43,40 @@ struct Files {
     log: RangeLog,
 }
 
-pub(super) struct RangeServer {
-    pub(super) port: u16,
-    pub(super) served: Arc<AtomicU64>,
-    pub(super) requests: Arc<AtomicU64>,
-    pub(super) log: RangeLog,
+/// A running [`range_server`]; it serves until the test process ends.
+pub struct RangeServer {
+    port: u16,
+    served: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+    log: RangeLog,
 }
 
 impl RangeServer {
-    pub(super) fn url(&self, name: &str) -> String {
+    /// `http://127.0.0.1:PORT/<name>`
+    pub fn url(&self, name: &str) -> String {
         format!("http://127.0.0.1:{}/{name}", self.port)
     }
-    pub(super) fn reset(&self) {
+    /// Forgets what was served so far.
+    pub fn reset(&self) {
         self.served.store(0, Ordering::SeqCst);
         self.requests.store(0, Ordering::SeqCst);
         self.log.lock().unwrap().clear();
     }
-    pub(super) fn requests(&self) -> u64 {
+    /// Requests answered (any path, ranged or not).
+    pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
     }
     /// Ranged requests made, and the ranges they asked for in all.
-    pub(super) fn ranged(&self) -> (usize, usize) {
+    pub fn ranged(&self) -> (usize, usize) {
         let log = self.log.lock().unwrap();
         (log.len(), log.iter().map(Vec::len).sum())
     }
-    pub(super) fn served(&self) -> u64 {
+    /// The ranges (first, last) of each ranged request, in order.
+    pub fn ranges_asked(&self) -> Vec<Vec<(u64, u64)>> {
+        self.log.lock().unwrap().clone()
+    }
+    /// Body bytes sent (payload only, not multipart framing).
+    pub fn served(&self) -> u64 {
         self.served.load(Ordering::SeqCst)
     }
 }
@@ -75,7 +84,7 @@ impl RangeServer {
 /// An HTTP/1.1 file server on 127.0.0.1 (keep-alive), with `Range: bytes=a-b,c-d,...`
 /// support when `ranges` (several ranges answered `multipart/byteranges`), a strong `ETag`
 /// honoured through `If-Range`, and a count of the body bytes it sends (payload only).
-pub(super) fn range_server(
+pub fn range_server(
     files: Vec<(String, Vec<u8>)>,
     ranges: bool,
     change_after: Option<u64>,
@@ -83,7 +92,8 @@ pub(super) fn range_server(
     range_server_with(files, ranges, change_after, Multi::Parts)
 }
 
-pub(super) fn range_server_with(
+/// [`range_server`] answering several ranges as `multi` says.
+pub fn range_server_with(
     files: Vec<(String, Vec<u8>)>,
     ranges: bool,
     change_after: Option<u64>,
